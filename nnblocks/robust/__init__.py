@@ -1,0 +1,7 @@
+"""Data-driven robust optimization with uncertainty sets learned by neural networks (Goerigk & Kurtz)."""
+
+from nnblocks.robust.base import UncertaintySet, WorstCase
+
+__all__ = ["UncertaintySet", "WorstCase"]
+
+# Each module below adds its public names here (one import line per module).
