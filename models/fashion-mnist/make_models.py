@@ -1,0 +1,261 @@
+"""Make the shipped Fashion-MNIST networks of the Rambau-Richter experiment (deterministic).
+
+    python models/fashion-mnist/make_models.py --data DIR [--stage nominal|greybox|outer|card|all]
+        [--workers 2] [--outer-epochs 50]
+
+``DIR`` holds the original Fashion-MNIST IDX files (default: ``$NNBLOCKS_FASHION_MNIST``). Writes, next to
+this script:
+
+- ``nominal.{npz,onnx}``: 784-8-8-8-10, ReLU on every layer (Definition 2.1), seed 0;
+- ``nominal_images.npz``: X (10 x 784), y, indices — per class the first test image the nominal network
+  classifies correctly;
+- ``greybox.{npz,onnx}``: one network trained independently (seed 1000), the grey-box experiment's stand-in;
+- ``outer_1..5`` and ``outer_eval_1..15``: the first 20 networks (seeds 1, 2, ...) with
+  d_osd(network, nominal) < 0.2 on the first 50 training images (Definition 3.4), found with
+  :func:`nnblocks.sampling.outer`;
+- ``card.json`` and ``README.md``: per network test accuracy, d_osd and d_in to the nominal, seed, settings,
+  tries and acceptances.
+
+Every network is trained by :func:`nnblocks.train.classifier` with one torch thread, so a seed always gives
+the same network on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from nnblocks.datasets.fashion_mnist import CLASSES, ENV_VAR, fashion_mnist
+from nnblocks.metrics import accuracy, d_in, d_osd
+from nnblocks.network import Network
+from nnblocks.sampling import outer
+from nnblocks.train.classifier import classifier
+
+HERE = Path(__file__).resolve().parent
+SETTINGS = {"hidden": [8, 8, 8], "epochs": 50, "lr": 0.05, "batch_size": 32, "output_relu": True}
+NOMINAL_SEED = 0
+GREYBOX_SEED = 1000
+EPS_OSD = 0.2
+N_REFERENCE = 50
+N_OUTER, N_OUTER_EVAL = 5, 15
+MAX_TRIES = 200
+
+_DATA: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _data(path: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    if split not in _DATA:
+        _DATA[split] = fashion_mnist(path, split)
+    return _DATA[split]
+
+
+def train(seed: int, path: str, epochs: int) -> Network:
+    """The training method: the same for every network, only the seed differs."""
+    import torch
+
+    torch.set_num_threads(1)
+    X, y = _data(path, "train")
+    settings = {**SETTINGS, "epochs": epochs}
+    return classifier(
+        X,
+        y,
+        hidden=tuple(settings["hidden"]),
+        epochs=settings["epochs"],
+        lr=settings["lr"],
+        batch_size=settings["batch_size"],
+        output_relu=settings["output_relu"],
+        seed=seed,
+        progress=False,
+    )
+
+
+def save(network: Network, name: str) -> None:
+    network.save(HERE / f"{name}.npz")
+    export_onnx(network, HERE / f"{name}.onnx")
+
+
+def export_onnx(network: Network, path: Path) -> None:
+    """ONNX export through nnblocks.io when available, else through torch (float64, exact parameters)."""
+    try:
+        from nnblocks.io import to_onnx
+    except ImportError:
+        to_onnx = None
+    if to_onnx is not None:
+        to_onnx(network, path)
+        return
+    import torch
+
+    modules: list[torch.nn.Module] = []
+    for layer in network.layers:
+        linear = torch.nn.Linear(layer.n_in, layer.n_out).double()
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(np.array(layer.W)))
+            linear.bias.copy_(torch.from_numpy(np.array(layer.b)))
+        modules += [linear, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*modules).eval()
+    dummy = torch.zeros(1, network.n_inputs, dtype=torch.float64)
+    torch.onnx.export(
+        model, (dummy,), str(path), input_names=["x"], output_names=["y"],
+        dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, dynamo=False,
+    )
+
+
+def record(network: Network, name: str, seed: int, epochs: int, nominal: Network, path: str) -> dict:
+    Xtr, ytr = _data(path, "train")
+    Xte, yte = _data(path, "test")
+    return {
+        "name": name,
+        "seed": seed,
+        "epochs": epochs,
+        "train_accuracy": accuracy(network, Xtr, ytr),
+        "test_accuracy": accuracy(network, Xte, yte),
+        "d_osd": d_osd(network, nominal, Xtr[:N_REFERENCE]),
+        "d_in": d_in(network, nominal),
+    }
+
+
+def stage_nominal(path: str, card: dict) -> None:
+    t = time.perf_counter()
+    nominal = train(NOMINAL_SEED, path, SETTINGS["epochs"])
+    save(nominal, "nominal")
+    Xte, yte = _data(path, "test")
+    predicted = np.argmax(nominal.forward(Xte), axis=1)
+    indices = np.array([np.flatnonzero((yte == c) & (predicted == c))[0] for c in range(len(CLASSES))])
+    with open(HERE / "nominal_images.npz", "wb") as fh:
+        np.savez_compressed(fh, X=Xte[indices], y=yte[indices], indices=indices)
+    card["networks"]["nominal"] = record(nominal, "nominal", NOMINAL_SEED, SETTINGS["epochs"], nominal, path)
+    card["networks"]["nominal"]["time_s"] = time.perf_counter() - t
+    card["nominal_images"] = {"indices": indices.tolist(), "labels": yte[indices].tolist()}
+
+
+def stage_greybox(path: str, card: dict) -> None:
+    nominal = Network.load(HERE / "nominal.npz")
+    t = time.perf_counter()
+    net = train(GREYBOX_SEED, path, SETTINGS["epochs"])
+    save(net, "greybox")
+    card["networks"]["greybox"] = record(net, "greybox", GREYBOX_SEED, SETTINGS["epochs"], nominal, path)
+    card["networks"]["greybox"]["time_s"] = time.perf_counter() - t
+
+
+def stage_outer(path: str, card: dict, workers: int, epochs: int) -> None:
+    nominal = Network.load(HERE / "nominal.npz")
+    Xtr, _ = _data(path, "train")
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        sample = outer(
+            partial(train, path=path, epochs=epochs),
+            nominal,
+            Xtr[:N_REFERENCE],
+            eps=EPS_OSD,
+            n=N_OUTER + N_OUTER_EVAL,
+            max_tries=MAX_TRIES,
+            first_seed=1,
+            executor=pool,
+            progress=True,
+        )
+    names = [f"outer_{i + 1}" for i in range(N_OUTER)] + [f"outer_eval_{i + 1}" for i in range(N_OUTER_EVAL)]
+    for name, net, seed in zip(names, sample.networks, sample.seeds):
+        save(net, name)
+        card["networks"][name] = record(net, name, seed, epochs, nominal, path)
+    card["outer_sampling"] = {
+        "eps": EPS_OSD,
+        "reference_inputs": f"first {N_REFERENCE} training images",
+        "epochs": epochs,
+        "requested": N_OUTER + N_OUTER_EVAL,
+        "tries": sample.tries,
+        "acceptances": sample.acceptances,
+        "acceptance_rate": sample.acceptance_rate,
+        "tried_seeds": sample.tried_seeds,
+        "tried_distances": sample.tried_distances,
+        "time_s": sample.time,
+        "workers": workers,
+    }
+
+
+def write_card(card: dict) -> None:
+    (HERE / "card.json").write_text(json.dumps(card, indent=1) + "\n")
+    s = card["settings"]
+    lines = [
+        "# Shipped Fashion-MNIST networks",
+        "",
+        "Networks of the Rambau-Richter experiment, made by `make_models.py` in this folder (deterministic:",
+        "one torch thread, fixed seeds). Architecture 784-8-8-8-10 with ReLU on every layer including the",
+        "output (Definition 2.1); inputs are pixel/255 in [0, 1]; class probabilities are softmax of the outputs.",
+        "",
+        f"Training (`nnblocks.train.classifier`): plain SGD, learning rate {s['lr']}, batch size {s['batch_size']},",
+        "cross-entropy on softmax outputs, Glorot-uniform initial weights and zero biases, 60,000 training images;",
+        f"{s['epochs']} epochs unless the table says otherwise. `d_osd` is the outer-sampling pseudo-distance",
+        f"(Definition 3.4) to `nominal` on the first {N_REFERENCE} training images, `d_in` the L1 distance of all",
+        "weights and biases to `nominal` (Definition 3.2). Each network is stored as `.npz` (nnblocks) and `.onnx`.",
+        "",
+        "| network | seed | epochs | train accuracy | test accuracy | d_osd | d_in |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in card["networks"].items():
+        lines.append(
+            f"| {name} | {r['seed']} | {r['epochs']} | {100 * r['train_accuracy']:.2f}% | "
+            f"{100 * r['test_accuracy']:.2f}% | {r['d_osd']:.5f} | {r['d_in']:.3f} |"
+        )
+    o = card.get("outer_sampling")
+    if o:
+        rejected = [d for d in o["tried_distances"] if d >= o["eps"]]
+        lines += [
+            "",
+            "## Outer sampling",
+            "",
+            f"`outer_1`..`outer_5` (the ORAE's sample) and `outer_eval_1`..`outer_eval_15` (fresh samples for",
+            f"evaluation) are the first {o['acceptances']} networks, in seed order starting at seed 1, whose d_osd to",
+            f"`nominal` is below eps = {o['eps']} ({o['reference_inputs']}). Tries: {o['tries']}, acceptances:",
+            f"{o['acceptances']} (acceptance rate {100 * o['acceptance_rate']:.1f}%); the rejected tries had d_osd",
+            f"{', '.join(f'{d:.3f}' for d in rejected) or '(none)'}.",
+        ]
+    im = card.get("nominal_images")
+    if im:
+        lines += [
+            "",
+            "## Nominal images",
+            "",
+            "`nominal_images.npz` holds `X` (10 x 784), `y` and `indices`: for each class the first test image",
+            f"that `nominal` classifies correctly. Test-set indices per class 0..9: {im['indices']}.",
+            "",
+            "`greybox` is trained independently of `nominal` (its own seed, no acceptance test): the artificial",
+            "nominal network of the grey-box attack.",
+        ]
+    (HERE / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=os.environ.get(ENV_VAR), help="directory with the Fashion-MNIST files")
+    parser.add_argument("--stage", default="all", choices=["nominal", "greybox", "outer", "card", "all"])
+    parser.add_argument("--workers", type=int, default=2, help="parallel training processes for outer sampling")
+    parser.add_argument("--outer-epochs", type=int, default=SETTINGS["epochs"])
+    args = parser.parse_args()
+    if not args.data:
+        parser.error(f"give --data DIR or set {ENV_VAR}")
+    card_path = HERE / "card.json"
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    card.setdefault("networks", {})
+    card["settings"] = SETTINGS
+    if args.stage in ("nominal", "all"):
+        stage_nominal(args.data, card)
+        write_card(card)
+    if args.stage in ("greybox", "all"):
+        stage_greybox(args.data, card)
+        write_card(card)
+    if args.stage in ("outer", "all"):
+        stage_outer(args.data, card, args.workers, args.outer_epochs)
+    order = ["nominal", "greybox"] + [f"outer_{i + 1}" for i in range(N_OUTER)]
+    order += [f"outer_eval_{i + 1}" for i in range(N_OUTER_EVAL)]
+    card["networks"] = {k: card["networks"][k] for k in order if k in card["networks"]}
+    write_card(card)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""Bulk construction of the per-layer Pyomo components of a :class:`~nnblocks.blocks.NetworkBlock`.
+
+Every function here fills one layer block with the variables and constraints of one formulation.
+Expressions are built row by row from numpy arrays as ``LinearExpression`` objects (zero weights
+dropped, previous-layer neurons that are constant folded into the bias); one Python step per
+neuron is unavoidable because Pyomo stores one expression object per constraint, but nothing is
+done per weight in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression
+
+_INF = float("inf")
+
+
+@dataclass
+class _Previous:
+    """The previous layer's post-activations h^{k-1}: variables and, where a neuron is constant, its value."""
+
+    vars: np.ndarray  # object array of VarData (None where constant)
+    const: np.ndarray  # float array: the constant value, NaN where the neuron is a variable
+
+
+@dataclass
+class _Affine:
+    """a = W h + b with constant neurons of h folded into b and zero weights dropped, row by row."""
+
+    coefs: list[list[float]]
+    vars: list[list[object]]
+    constant: np.ndarray
+
+    @classmethod
+    def of(cls, W: np.ndarray, b: np.ndarray, prev: _Previous, rows: np.ndarray | None = None) -> _Affine:
+        free = np.isnan(prev.const)
+        const = b + (W[:, ~free] @ prev.const[~free] if (~free).any() else 0.0)
+        Wf = W[:, free]
+        hv = prev.vars[free]
+        if rows is None:
+            rows = np.arange(W.shape[0])
+        coefs, vars_ = [], []
+        for j in rows:
+            row = Wf[j]
+            nz = np.flatnonzero(row)
+            coefs.append(row[nz].tolist())
+            vars_.append(hv[nz].tolist())
+        return cls(coefs, vars_, np.asarray(const, dtype=np.float64)[rows])
+
+    def expression(self, i: int, scale: float = 1.0, extra_coefs=(), extra_vars=(), with_constant=True):
+        """scale * (W_j h + b_j) + sum(extra_coefs * extra_vars) as one LinearExpression (row i of this set)."""
+        c = self.coefs[i] if scale == 1.0 else [scale * w for w in self.coefs[i]]
+        return LinearExpression(
+            constant=float(scale * self.constant[i]) if with_constant else None,
+            linear_coefs=c + list(extra_coefs),
+            linear_vars=self.vars[i] + list(extra_vars),
+        )
+
+
+def _none_if_inf(v: float) -> float | None:
+    return None if not np.isfinite(v) else float(v)
+
+
+def _bounds_dict(index, lower, upper) -> dict:
+    return {j: (_none_if_inf(lo), _none_if_inf(hi)) for j, lo, hi in zip(index, lower, upper)}
+
+
+def _post_vars(lb, n: int, lower: np.ndarray, upper: np.ndarray) -> None:
+    """x[j], the post-activation h^k_j of every neuron, with the given bounds."""
+    lb.x = pyo.Var(range(n), bounds=_bounds_dict(range(n), lower, upper))
+
+
+def _stable(lb, act, W, b, prev, pieces: np.ndarray, rows: np.ndarray, name: str = "affine") -> None:
+    """Neurons whose piece p is known: x = a_p (W h + b) + c_p (eq. (18) with u fixed).
+
+    With slope a_p = 0 the neuron is the constant c_p: x is fixed, no constraint. Otherwise one
+    equality ``affine[j]``.
+    """
+    slopes = act.slopes[pieces]
+    inter = act.intercepts[pieces]
+    flat = slopes == 0
+    for j, c in zip(rows[flat], inter[flat]):
+        lb.x[int(j)].fix(float(c))
+    keep = rows[~flat]
+    if keep.size == 0:
+        return
+    aff = _Affine.of(W, b, prev, keep)
+    sl, ic = slopes[~flat], inter[~flat]
+    x = lb.x
+    exprs = {}
+    for i, j in enumerate(keep.tolist()):
+        e = aff.expression(i, scale=float(sl[i]), extra_coefs=(-1.0,), extra_vars=(x[j],), with_constant=False)
+        exprs[j] = EqualityExpression((e, float(-sl[i] * aff.constant[i] - ic[i])))
+    lb.add_component(name, pyo.Constraint(keep.tolist(), rule=lambda _b, j: exprs[j]))
+
+
+def relu_fj(lb, W, b, prev, L, U, stable_piece: np.ndarray, relax: bool) -> np.ndarray:
+    """ReLU layer in the Fischetti–Jo form (FJ model, Rambau & Richter sec. 2).
+
+    Unstable neurons: W h + b = x - s, x, s >= 0, z in {0,1}, x <= U (1 - z), s <= -L z
+    (z = 1 forces x = 0, z = 0 forces s = 0). Stable active neurons: x = W h + b; stable inactive:
+    x = 0 (fixed). Returns the indices of the unstable neurons.
+    """
+    n = W.shape[0]
+    unstable = np.flatnonzero(stable_piece < 0)
+    _post_vars(lb, n, np.zeros(n), np.maximum(U, 0.0))
+    for j in np.flatnonzero(stable_piece == 0):
+        lb.x[int(j)].fix(0.0)
+    active = np.flatnonzero(stable_piece == 1)
+    if active.size:
+        _stable(lb, _RELU_PIECES, W, b, prev, np.ones(active.size, dtype=int), active, name="affine_stable")
+    idx = unstable.tolist()
+    lb.s = pyo.Var(idx, bounds=_bounds_dict(idx, np.zeros(len(idx)), -L[unstable]))
+    lb.z = pyo.Var(idx, domain=pyo.UnitInterval if relax else pyo.Binary)
+    if not idx:
+        return unstable
+    aff = _Affine.of(W, b, prev, unstable)
+    x, s, z = lb.x, lb.s, lb.z
+    aff_e, xb_e, sb_e = {}, {}, {}
+    for i, j in enumerate(idx):
+        e = aff.expression(i, extra_coefs=(-1.0, 1.0), extra_vars=(x[j], s[j]), with_constant=False)
+        aff_e[j] = EqualityExpression((e, float(-aff.constant[i])))
+        u, lo = float(U[j]), float(L[j])
+        xb_e[j] = InequalityExpression((LinearExpression(linear_coefs=[1.0, u], linear_vars=[x[j], z[j]]), u), False)
+        sb_e[j] = InequalityExpression((LinearExpression(linear_coefs=[1.0, lo], linear_vars=[s[j], z[j]]), 0.0), False)
+    lb.affine = pyo.Constraint(idx, rule=lambda _b, j: aff_e[j])
+    lb.x_bound = pyo.Constraint(idx, rule=lambda _b, j: xb_e[j])
+    lb.s_bound = pyo.Constraint(idx, rule=lambda _b, j: sb_e[j])
+    return unstable
+
+
+class _ReLUPieces:
+    slopes = np.array([0.0, 1.0])
+    intercepts = np.array([0.0, 0.0])
+
+
+_RELU_PIECES = _ReLUPieces()
+
+
+def _reachable_pieces(first: np.ndarray, last: np.ndarray, unstable: np.ndarray) -> list[tuple[int, int]]:
+    return [(int(j), p) for j in unstable.tolist() for p in range(int(first[j]), int(last[j]) + 1)]
+
+
+def pwl_bigm(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper) -> np.ndarray:
+    """General piecewise-linear layer, big-M form of Goerigk & Kurtz Theorem 3, eqs. (16)-(19).
+
+    Per unstable neuron j: the pre-activation variable a[j] = W h + b, one binary u[j,p] per piece p
+    reachable within [L, U], sum_p u[j,p] = 1, and for every reachable piece
+
+        a >= t_{p-1} - (t_{p-1} - L)(1 - u_p)          (17, piece_lower; p not the first reachable)
+        a <= t_p + (U - t_p)(1 - u_p)                   (16, piece_upper; p not the last reachable)
+        |x - a_p a - c_p| <= M_p (1 - u_p)              (18, map_lower / map_upper)
+
+    with M_p the largest deviation of sigma from piece p's affine map over [L, U].
+    """
+    n = W.shape[0]
+    stable = first == last
+    unstable = np.flatnonzero(~stable)
+    _post_vars(lb, n, post_lower, post_upper)
+    srows = np.flatnonzero(stable)
+    if srows.size:
+        _stable(lb, act, W, b, prev, first[srows], srows, name="affine_stable")
+    idx = unstable.tolist()
+    jp = _reachable_pieces(first, last, unstable)
+    lb.a = pyo.Var(idx, bounds=_bounds_dict(idx, L[unstable], U[unstable]))
+    lb.u = pyo.Var(jp, domain=pyo.Binary)
+    if not idx:
+        return unstable
+    aff = _Affine.of(W, b, prev, unstable)
+    x, a, u = lb.x, lb.a, lb.u
+    t_lo, t_hi = act.piece_bounds()
+    dev_hi, dev_lo = _deviation(act, L[unstable], U[unstable])  # (n_unstable, P)
+    aff_e = {}
+    for i, j in enumerate(idx):
+        e = aff.expression(i, extra_coefs=(-1.0,), extra_vars=(a[j],), with_constant=False)
+        aff_e[j] = EqualityExpression((e, float(-aff.constant[i])))
+    lb.affine = pyo.Constraint(idx, rule=lambda _b, j: aff_e[j])
+    lb.one = pyo.Constraint(idx, rule=lambda _b, j: sum(u[j, p] for p in range(int(first[j]), int(last[j]) + 1)) == 1)
+    pos = {j: i for i, j in enumerate(idx)}
+    lower_idx = [(j, p) for j, p in jp if p > first[j]]
+    upper_idx = [(j, p) for j, p in jp if p < last[j]]
+
+    def piece_lower(_b, j, p):  # a - (t_{p-1} - L) u_p >= L
+        return a[j] - float(t_lo[p] - L[j]) * u[j, p] >= float(L[j])
+
+    def piece_upper(_b, j, p):  # a + (U - t_p) u_p <= U
+        return a[j] + float(U[j] - t_hi[p]) * u[j, p] <= float(U[j])
+
+    def map_upper(_b, j, p):  # x - a_p a - c_p <= M+ (1 - u_p)
+        m = float(dev_hi[pos[j], p])
+        return x[j] - float(act.slopes[p]) * a[j] + m * u[j, p] <= m + float(act.intercepts[p])
+
+    def map_lower(_b, j, p):  # x - a_p a - c_p >= -M- (1 - u_p)
+        m = float(dev_lo[pos[j], p])
+        return x[j] - float(act.slopes[p]) * a[j] - m * u[j, p] >= float(act.intercepts[p]) - m
+
+    lb.piece_lower = pyo.Constraint(lower_idx, rule=piece_lower)
+    lb.piece_upper = pyo.Constraint(upper_idx, rule=piece_upper)
+    lb.map_upper = pyo.Constraint(jp, rule=map_upper)
+    lb.map_lower = pyo.Constraint(jp, rule=map_lower)
+    return unstable
+
+
+def _deviation(act, L: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """max over w in [L, U] of sigma(w) - (a_p w + c_p) and of (a_p w + c_p) - sigma(w), per piece p.
+
+    The difference of two piecewise-affine functions attains its extremes at L, U or at breakpoints
+    inside [L, U], so those points suffice (breakpoints outside are clipped onto L or U).
+    """
+    pts = np.column_stack([L, U, np.clip(act.breakpoints[None, :], L[:, None], U[:, None])])
+    sig = act(pts)
+    lin = pts[:, :, None] * act.slopes[None, None, :] + act.intercepts[None, None, :]
+    diff = sig[:, :, None] - lin
+    return np.maximum(diff.max(axis=1), 0.0), np.maximum((-diff).max(axis=1), 0.0)
+
+
+def pwl_hull(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper, relax: bool) -> np.ndarray:
+    """General piecewise-linear layer, per-neuron convex hull (Balas' disaggregation).
+
+    Per unstable neuron j and reachable piece p: a copy v[j,p] of the pre-activation and u[j,p],
+
+        W h + b = sum_p v_p,   x = sum_p (a_p v_p + c_p u_p),   sum_p u_p = 1,
+        max(t_{p-1}, L) u_p <= v_p <= min(t_p, U) u_p.
+    """
+    n = W.shape[0]
+    stable = first == last
+    unstable = np.flatnonzero(~stable)
+    _post_vars(lb, n, post_lower, post_upper)
+    srows = np.flatnonzero(stable)
+    if srows.size:
+        _stable(lb, act, W, b, prev, first[srows], srows, name="affine_stable")
+    idx = unstable.tolist()
+    jp = _reachable_pieces(first, last, unstable)
+    t_lo, t_hi = act.piece_bounds()
+    lo = {(j, p): max(float(t_lo[p]), float(L[j])) for j, p in jp}
+    hi = {(j, p): min(float(t_hi[p]), float(U[j])) for j, p in jp}
+    lb.v = pyo.Var(jp, bounds=lambda _b, j, p: (min(lo[j, p], 0.0), max(hi[j, p], 0.0)))
+    lb.u = pyo.Var(jp, domain=pyo.UnitInterval if relax else pyo.Binary)
+    if not idx:
+        return unstable
+    aff = _Affine.of(W, b, prev, unstable)
+    x, v, u = lb.x, lb.v, lb.u
+    pieces = {j: range(int(first[j]), int(last[j]) + 1) for j in idx}
+    aff_e = {}
+    for i, j in enumerate(idx):
+        vs = [v[j, p] for p in pieces[j]]
+        e = aff.expression(i, extra_coefs=[-1.0] * len(vs), extra_vars=vs, with_constant=False)
+        aff_e[j] = EqualityExpression((e, float(-aff.constant[i])))
+    lb.affine = pyo.Constraint(idx, rule=lambda _b, j: aff_e[j])
+    lb.one = pyo.Constraint(idx, rule=lambda _b, j: sum(u[j, p] for p in pieces[j]) == 1)
+    sl, ic = act.slopes, act.intercepts
+    lb.map = pyo.Constraint(
+        idx,
+        rule=lambda _b, j: x[j] - sum(float(sl[p]) * v[j, p] + float(ic[p]) * u[j, p] for p in pieces[j]) == 0,
+    )
+    lb.v_lower = pyo.Constraint(jp, rule=lambda _b, j, p: v[j, p] - lo[j, p] * u[j, p] >= 0)
+    lb.v_upper = pyo.Constraint(jp, rule=lambda _b, j, p: v[j, p] - hi[j, p] * u[j, p] <= 0)
+    return unstable
+
+
+def pattern_layer(lb, act, W, b, prev, pieces: np.ndarray) -> None:
+    """Fixed activation pattern: the linear region of Theorem 1 (Goerigk & Kurtz), eqs. (16)-(18) with u given.
+
+    Neuron j with piece p: t_{p-1} <= W h + b <= t_p and x = a_p (W h + b) + c_p. With a_p != 0 the
+    region is imposed as bounds on x (the affine image of [t_{p-1}, t_p]); with a_p = 0, x = c_p is
+    fixed and the range constraint ``region[j]`` bounds the pre-activation.
+    """
+    n = W.shape[0]
+    t_lo, t_hi = act.piece_bounds()
+    a, c = act.slopes[pieces], act.intercepts[pieces]
+    with np.errstate(invalid="ignore"):
+        ends = np.stack([a * t_lo[pieces] + c, a * t_hi[pieces] + c])
+        ends = np.where(np.isnan(ends), np.sign(a) * np.array([[-_INF], [_INF]]), ends)
+    lower, upper = np.min(ends, axis=0), np.max(ends, axis=0)
+    lower = np.where(a == 0, c, lower)
+    upper = np.where(a == 0, c, upper)
+    _post_vars(lb, n, lower, upper)
+    _stable(lb, act, W, b, prev, pieces, np.arange(n), name="affine")
+    flat = np.flatnonzero((a == 0) & (np.isfinite(t_lo[pieces]) | np.isfinite(t_hi[pieces])))
+    if flat.size == 0:
+        return
+    aff = _Affine.of(W, b, prev, flat)
+    rng, empty = {}, []
+    for i, j in enumerate(flat.tolist()):
+        p = int(pieces[j])
+        if not aff.vars[i]:  # the pre-activation is a constant: the region is everything or nothing
+            if not t_lo[p] <= aff.constant[i] <= t_hi[p]:
+                empty.append(j)
+            continue
+        e = aff.expression(i, with_constant=False)
+        lo = _none_if_inf(t_lo[p] - aff.constant[i])
+        hi = _none_if_inf(t_hi[p] - aff.constant[i])
+        rng[j] = (lo, e, hi)
+    lb.region = pyo.Constraint(list(rng), rule=lambda _b, j: rng[j])
+    if empty:
+        # the pattern asks a constant neuron for a piece it is not in: an empty region, stated with a
+        # variable so that every solver interface reports infeasibility
+        lb.empty = pyo.Var(bounds=(0.0, 0.0))
+        lb.empty_region = pyo.Constraint(expr=lb.empty >= 1.0)

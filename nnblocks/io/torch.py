@@ -1,0 +1,134 @@
+"""Import of PyTorch ``nn.Sequential`` models (torch is imported only when a model is translated)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from nnblocks.activations import HardSigmoid, HardTanh, LeakyReLU, PiecewiseLinear, ReLU, ReLU6
+from nnblocks.io._common import UnsupportedOperationError, _LayerBuilder
+from nnblocks.network import Network
+
+__all__ = ["from_torch"]
+
+
+def _leaves(module: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """The non-Sequential modules of ``module`` in execution order, with their qualified names."""
+    import torch.nn as nn
+
+    if isinstance(module, nn.Sequential):
+        if type(module).forward is not nn.Sequential.forward:
+            raise UnsupportedOperationError(
+                f"module {prefix or '<root>'!r} ({type(module).__name__}) overrides Sequential.forward; only plain "
+                f"sequential execution can be translated",
+                op_type=type(module).__name__,
+                node=prefix,
+            )
+        for name, child in module.named_children():
+            yield from _leaves(child, f"{prefix}.{name}" if prefix else name)
+    else:
+        yield prefix, module
+
+
+def _activation(module: Any) -> PiecewiseLinear | None:
+    """The nnblocks activation of an activation module, or None if ``module`` is not one."""
+    import torch.nn as nn
+
+    if isinstance(module, nn.ReLU):
+        return ReLU()
+    if isinstance(module, nn.LeakyReLU):
+        return LeakyReLU(float(module.negative_slope))
+    if isinstance(module, nn.ReLU6):  # before Hardtanh: ReLU6 subclasses it
+        return ReLU6()
+    if isinstance(module, nn.Hardtanh):
+        return HardTanh(float(module.min_val), float(module.max_val))
+    if isinstance(module, nn.Hardsigmoid):
+        return HardSigmoid()
+    return None
+
+
+def from_torch(module: Any) -> Network:
+    """Translate a PyTorch ``nn.Sequential`` into a :class:`~nnblocks.Network`.
+
+    Parameters
+    ----------
+    module:
+        An ``nn.Sequential`` (nested ``Sequential`` containers are flattened) of ``Linear`` (with or
+        without bias), ``ReLU``, ``LeakyReLU``, ``Hardtanh``, ``ReLU6``, ``Hardsigmoid``, ``Flatten``
+        (``start_dim=1, end_dim=-1``), ``Identity`` and ``Dropout``; or a single ``nn.Linear``.
+
+    Returns
+    -------
+    Network
+        The network computing the module's evaluation-mode function on flattened inputs, with the weights
+        converted exactly from float32 to float64. ``Dropout`` is the identity (evaluation semantics,
+        whatever the module's ``training`` flag). Each ``Linear`` becomes one layer; a ``Linear`` not
+        followed by an activation gets the ``Identity`` activation (consecutive ``Linear`` modules are
+        not multiplied together, so the parameters stay those of the module); consecutive activations are
+        composed into one.
+
+    Raises
+    ------
+    UnsupportedOperationError
+        For any other module (named with its qualified name, e.g. ``'3.1'``), a ``Flatten`` that would
+        merge the batch dimension or keep more than one feature axis, a ``Sequential`` subclass with its own
+        ``forward``, or a module without any ``Linear`` layer.
+    ValueError
+        If the ``Linear`` shapes do not chain or a weight is not finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nnblocks.io import from_torch
+    >>> net = from_torch(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2)))
+    >>> net.layer_sizes
+    (3, 4, 2)
+    """
+    import torch.nn as nn
+
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"from_torch expects a torch.nn.Module, got {type(module).__name__}")
+    leaves = list(_leaves(module, ""))
+    linears = [m for _, m in leaves if isinstance(m, nn.Linear)]
+    if not linears:
+        raise UnsupportedOperationError(
+            "the module contains no nn.Linear layer, so its input size is unknown", op_type=type(module).__name__
+        )
+    builder = _LayerBuilder(int(linears[0].in_features))
+    for name, leaf in leaves:
+        if isinstance(leaf, nn.Linear):
+            W = leaf.weight.detach().cpu().to(dtype=_torch_float64()).numpy()
+            b = None if leaf.bias is None else leaf.bias.detach().cpu().to(dtype=_torch_float64()).numpy()
+            if W.shape[1] != builder.size:
+                raise ValueError(
+                    f"Linear {name!r} expects {W.shape[1]} inputs but the previous layer gives {builder.size}"
+                )
+            builder.matrix(np.asarray(W), None if b is None else np.asarray(b))
+        elif (act := _activation(leaf)) is not None:
+            builder.activation(act)
+        elif isinstance(leaf, nn.Flatten):
+            if leaf.start_dim != 1 or leaf.end_dim != -1:
+                raise UnsupportedOperationError(
+                    f"Flatten {name!r} has start_dim={leaf.start_dim}, end_dim={leaf.end_dim}; only "
+                    f"Flatten(start_dim=1, end_dim=-1) keeps the batch dimension and flattens the features",
+                    op_type="Flatten",
+                    node=name,
+                )
+        elif isinstance(leaf, nn.Identity | nn.Dropout):
+            continue
+        else:
+            raise UnsupportedOperationError(
+                f"unsupported PyTorch module {type(leaf).__name__} ({name!r}); supported: Linear, ReLU, LeakyReLU, "
+                f"Hardtanh, ReLU6, Hardsigmoid, Flatten, Identity, Dropout and nested Sequential",
+                op_type=type(leaf).__name__,
+                node=name,
+            )
+    return builder.network()
+
+
+def _torch_float64() -> Any:
+    import torch
+
+    return torch.float64

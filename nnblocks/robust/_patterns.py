@@ -1,0 +1,361 @@
+"""The pattern decomposition of U = {c : ||f(c) - c_bar|| <= R} (Goerigk & Kurtz, Theorem 1).
+
+For an activation pattern u (one piece per neuron, eq. (12)) the network is affine on the closed region
+where every pre-activation lies in its piece's interval: a^k = A^k_u c + g^k_u (the W-tilde and
+gamma-tilde of Theorem 1) and f(c) = M_u c + m_u. The closure of P(W, u, c_bar, R) is therefore
+
+    { c : beta_low <= A^k_u c + g^k_u <= beta_up (k = 1..L),  ||M_u c + m_u - c_bar|| <= R,  lo <= c <= hi }
+
+(taking the closure is exact: f is continuous, so f = M_u c + m_u still holds on the region's boundary).
+max x'c over it is one convex problem: an SOCP for the Euclidean norm, an LP for the 1- and inf-norm.
+
+Each problem is handed to Clarabel in its standard form  min q'v  s.t.  A v + s = b, s in K  (scipy
+sparse data; a generic modelling layer costs more than the solve for problems this small). Clarabel's
+solver objects keep their factorisation set-up, so a problem built once is re-solved for a new direction
+x by updating q only. Solver objects live in a per-thread cache of the process that solves (worker
+processes of a pool or Dask workers keep theirs between calls).
+
+Cheap upper bound used to skip patterns: for any z in the dual cone K* and any feasible v,
+z'(b - A v) >= 0, hence with r = -q - A'z
+
+    x'c = -q'v <= z'b + r'v <= z'b + sum_j max(r_j lo_j, r_j hi_j)        (weak duality over the box)
+
+which is valid for every direction x. Reusing the (projected) dual z of the pattern's last solve makes
+it tight when x changes little, as between rounds of scenario generation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from nnblocks.network import Network
+
+__all__: list[str] = []
+
+_ROW_TOL = 1e-12
+_CACHE_SIZE = 8192
+_local = threading.local()
+
+
+# ----------------------------------------------------------------------------------------------
+# Patterns of points and their affine maps (batched over patterns with numpy)
+# ----------------------------------------------------------------------------------------------
+def piece_matrix(network: Network, X: np.ndarray) -> np.ndarray:
+    """Piece index of every neuron of every multi-piece layer, one row per point (int matrix)."""
+    A = network.pre_activations(np.atleast_2d(X))
+    cols = [layer.activation.piece_index(a) for layer, a in zip(network.layers, A) if layer.activation.n_pieces > 1]
+    if not cols:
+        return np.zeros((np.atleast_2d(X).shape[0], 0), dtype=np.int64)
+    return np.concatenate(cols, axis=1).astype(np.int64)
+
+
+def affine_maps(network: Network, pieces: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Pre-activation maps a^k = A^k c + g^k of every layer for each pattern (rows of ``pieces``).
+
+    Returns per layer arrays A^k (P, n_k, n_0) and g^k (P, n_k); the output map is obtained by applying
+    the last layer's piece to (A^L, g^L).
+    """
+    P = pieces.shape[0]
+    As, gs = [], []
+    H = np.broadcast_to(np.eye(network.n_inputs), (P, network.n_inputs, network.n_inputs))
+    hg = np.zeros((P, network.n_inputs))
+    col = 0
+    for layer in network.layers:
+        Ak = np.matmul(layer.W, H)
+        gk = hg @ layer.W.T + layer.b
+        As.append(Ak)
+        gs.append(gk)
+        act = layer.activation
+        if act.n_pieces > 1:
+            idx = pieces[:, col : col + layer.n_out]
+            col += layer.n_out
+        else:
+            idx = np.zeros((P, layer.n_out), dtype=np.int64)
+        slope, icpt = act.slopes[idx], act.intercepts[idx]
+        H = slope[:, :, None] * Ak
+        hg = slope * gk + icpt
+    return As, gs
+
+
+def output_map(network: Network, pieces: np.ndarray, As: list[np.ndarray], gs: list[np.ndarray]):
+    """f(c) = M c + m on each pattern's region: arrays M (P, d_L, n_0) and m (P, d_L)."""
+    act = network.layers[-1].activation
+    if act.n_pieces > 1:
+        idx = pieces[:, -network.n_outputs :]
+    else:
+        idx = np.zeros((pieces.shape[0], network.n_outputs), dtype=np.int64)
+    slope, icpt = act.slopes[idx], act.intercepts[idx]
+    return slope[:, :, None] * As[-1], slope * gs[-1] + icpt
+
+
+# ----------------------------------------------------------------------------------------------
+# One pattern problem in Clarabel's standard form
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class PatternProblem:
+    """max x'c over the closure of one region of Theorem 1 (variables v = (c, t); t only for the 1-norm).
+
+    ``cones`` is a picklable spec [("zero"|"nonneg"|"soc", dim), ...]; ``var_lo``/``var_hi`` bound v
+    (used by the dual bound; infinite without a domain). ``infeasible`` marks a region shown empty while
+    building (a constant part of the constraints violated).
+    """
+
+    index: int
+    n: int
+    A: sp.csc_matrix
+    b: np.ndarray
+    cones: list[tuple[str, int]]
+    var_lo: np.ndarray
+    var_hi: np.ndarray
+    infeasible: bool = False
+    z: np.ndarray | None = field(default=None, repr=False)
+    uid: str = ""
+
+    @property
+    def n_vars(self) -> int:
+        return int(self.var_lo.size)
+
+    def q(self, x: np.ndarray) -> np.ndarray:
+        q = np.zeros(self.n_vars)
+        q[: self.n] = -x
+        return q
+
+    def project_dual(self, z: np.ndarray) -> np.ndarray:
+        """Euclidean projection of z onto the dual cone K* (K is self-dual; the zero cone's dual is free)."""
+        out = np.array(z, dtype=np.float64)
+        pos = 0
+        for kind, dim in self.cones:
+            seg = out[pos : pos + dim]
+            if kind == "nonneg":
+                np.maximum(seg, 0.0, out=seg)
+            elif kind == "soc":
+                t, v = seg[0], seg[1:]
+                nv = float(np.linalg.norm(v))
+                if nv <= t:
+                    pass
+                elif nv <= -t:
+                    seg[:] = 0.0
+                else:
+                    a = 0.5 * (t + nv)
+                    seg[0] = a
+                    seg[1:] = a * v / nv
+            pos += dim
+        return out
+
+    def dual_bound(self, x: np.ndarray, z: np.ndarray | None) -> float:
+        """Upper bound z'b + max_{v in box} (x_ext - A'z)'v on this problem's optimum (z projected onto K*)."""
+        if self.infeasible:
+            return -np.inf
+        xe = -self.q(x)
+        if z is None:
+            r, base = xe, 0.0
+        else:
+            r = xe - self.A.T @ z
+            base = float(z @ self.b)
+        with np.errstate(invalid="ignore"):
+            terms = np.maximum(r * self.var_lo, r * self.var_hi)
+        terms = np.where(r == 0.0, 0.0, terms)
+        return float(base + terms.sum()) if np.all(np.isfinite(terms)) else np.inf
+
+
+def build_problems(
+    network: Network,
+    pieces: np.ndarray,
+    center: np.ndarray,
+    radius: float,
+    norm: int | str,
+    lower: np.ndarray | None,
+    upper: np.ndarray | None,
+) -> tuple[list[PatternProblem], np.ndarray, np.ndarray]:
+    """One :class:`PatternProblem` per row of ``pieces``; also returns the output maps (M, m)."""
+    As, gs = affine_maps(network, pieces)
+    M, m = output_map(network, pieces, As, gs)
+    n = network.n_inputs
+    lo = np.full(n, -np.inf) if lower is None else np.asarray(lower, dtype=np.float64)
+    hi = np.full(n, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
+    # pattern rows (eq. (16)-(17) with the closure): per multi-piece layer, beta_low <= A c + g <= beta_up
+    layer_rows = []
+    col = 0
+    for layer, Ak, gk in zip(network.layers, As, gs):
+        act = layer.activation
+        if act.n_pieces == 1:
+            continue
+        idx = pieces[:, col : col + layer.n_out]
+        col += layer.n_out
+        plo, phi = act.piece_bounds()
+        layer_rows.append((Ak, gk, plo[idx], phi[idx]))
+    eye = np.eye(n)
+    box_G = np.vstack([eye[np.isfinite(hi)], -eye[np.isfinite(lo)]])
+    box_h = np.concatenate([hi[np.isfinite(hi)], -lo[np.isfinite(lo)]])
+    problems = []
+    for p in range(pieces.shape[0]):
+        G_parts, h_parts = [box_G], [box_h]
+        for Ak, gk, blo, bhi in layer_rows:
+            up, dn = np.isfinite(bhi[p]), np.isfinite(blo[p])
+            G_parts += [Ak[p][up], -Ak[p][dn]]
+            h_parts += [bhi[p][up] - gk[p][up], gk[p][dn] - blo[p][dn]]
+        G, h = np.vstack(G_parts), np.concatenate(h_parts)
+        problems.append(_assemble(p, n, G, h, M[p], m[p] - center, radius, norm, lo, hi))
+    return problems, M, m
+
+
+def _assemble(p, n, G, h, Mp, dp, radius, norm, lo, hi) -> PatternProblem:
+    """Standard form of max x'c s.t. G c <= h, ||Mp c + dp|| <= radius (dp = m_u - c_bar)."""
+    infeasible = False
+    # rows with no c-dependence are constants: check and drop them (an interior-point method needs them gone)
+    zero = np.abs(G).max(axis=1, initial=0.0) <= _ROW_TOL
+    if np.any(h[zero] < -1e-9):
+        infeasible = True
+    G, h = G[~zero], h[~zero]
+    nz = np.abs(Mp).max(axis=1, initial=0.0) > _ROW_TOL
+    const = dp[~nz]
+    Mp, dp = Mp[nz], dp[nz]
+    d = Mp.shape[0]
+    blocks_A, blocks_b, cones = [], [], []
+    var_lo, var_hi = lo, hi
+    if norm == 2:
+        r2 = radius**2 - float(const @ const)
+        infeasible |= r2 < -1e-12 * max(1.0, radius**2)
+        r_eff = float(np.sqrt(max(r2, 0.0)))
+        blocks_A.append(sp.csr_matrix(G))
+        blocks_b.append(h)
+        cones.append(("nonneg", G.shape[0]))
+        if d:
+            if r_eff <= 1e-12:
+                blocks_A.append(sp.csr_matrix(Mp))
+                blocks_b.append(-dp)
+                cones.append(("zero", d))
+            else:
+                blocks_A.append(sp.vstack([sp.csr_matrix((1, n)), sp.csr_matrix(-Mp)]))
+                blocks_b.append(np.concatenate([[r_eff], dp]))
+                cones.append(("soc", d + 1))
+        n_vars = n
+    elif norm == "inf":
+        infeasible |= bool(np.any(np.abs(const) > radius + 1e-12))
+        G2 = np.vstack([G, Mp, -Mp])
+        h2 = np.concatenate([h, radius - dp, radius + dp])
+        blocks_A.append(sp.csr_matrix(G2))
+        blocks_b.append(h2)
+        cones.append(("nonneg", G2.shape[0]))
+        n_vars = n
+    else:  # 1-norm: t >= |Mp c + dp|, sum t <= R - sum |const|
+        r_eff = radius - float(np.abs(const).sum())
+        infeasible |= r_eff < -1e-12
+        r_eff = max(r_eff, 0.0)
+        I_d = sp.identity(d, format="csr")
+        A1 = sp.vstack(
+            [
+                sp.hstack([sp.csr_matrix(G), sp.csr_matrix((G.shape[0], d))]),
+                sp.hstack([sp.csr_matrix(Mp), -I_d]),
+                sp.hstack([sp.csr_matrix(-Mp), -I_d]),
+                sp.hstack([sp.csr_matrix((1, n)), sp.csr_matrix(np.ones((1, d)))]),
+            ]
+        )
+        blocks_A.append(A1)
+        blocks_b.append(np.concatenate([h, -dp, dp, [r_eff]]))
+        cones.append(("nonneg", A1.shape[0]))
+        n_vars = n + d
+        var_lo = np.concatenate([lo, np.zeros(d)])
+        var_hi = np.concatenate([hi, np.full(d, r_eff)])
+    A = sp.vstack(blocks_A, format="csc") if blocks_A else sp.csc_matrix((0, n_vars))
+    b = np.concatenate(blocks_b) if blocks_b else np.zeros(0)
+    if A.shape[1] != n_vars:
+        A = sp.hstack([A, sp.csc_matrix((A.shape[0], n_vars - A.shape[1]))], format="csc")
+    return PatternProblem(p, n, A.tocsc(), b, [c for c in cones if c[1] > 0], var_lo, var_hi, infeasible)
+
+
+# ----------------------------------------------------------------------------------------------
+# Solving batches (runs in the caller's process or in an executor's worker)
+# ----------------------------------------------------------------------------------------------
+def _solver_cache() -> OrderedDict:
+    cache = getattr(_local, "cache", None)
+    if cache is None:
+        cache = _local.cache = OrderedDict()
+    return cache
+
+
+def _clarabel_solver(key, prob: PatternProblem, q: np.ndarray):
+    import clarabel
+
+    cache = _solver_cache()
+    solver = cache.get(key)
+    if solver is not None:
+        cache.move_to_end(key)
+        try:
+            solver.update(q=q)
+            return solver
+        except Exception:  # data update refused: rebuild below
+            del cache[key]
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.max_threads = 1
+    cone_types = {"zero": clarabel.ZeroConeT, "nonneg": clarabel.NonnegativeConeT, "soc": clarabel.SecondOrderConeT}
+    cones = [cone_types[kind](dim) for kind, dim in prob.cones]
+    P = sp.csc_matrix((prob.n_vars, prob.n_vars))
+    solver = clarabel.DefaultSolver(P, q, prob.A, prob.b, cones, settings)
+    cache[key] = solver
+    if len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+    return solver
+
+
+@dataclass
+class PatternResult:
+    index: int
+    status: str  # "solved", "skipped", "infeasible", "unbounded", or Clarabel's status name
+    value: float
+    bound: float
+    scenario: np.ndarray | None
+    z: np.ndarray | None
+    time: float
+
+
+def solve_batch(
+    token: str,
+    problems: list[PatternProblem],
+    x: np.ndarray,
+    best: float,
+    rtol: float,
+    deadline: float | None,
+) -> list[PatternResult]:
+    """Solve the batch's problems in order, skipping those whose dual bound cannot beat ``best``.
+
+    ``deadline`` is a ``time.time()`` stamp after which the remaining problems are reported as skipped
+    with status "time_limit".
+    """
+    out = []
+    for prob in problems:
+        t0 = time.perf_counter()
+        if prob.infeasible:
+            out.append(PatternResult(prob.index, "infeasible", -np.inf, -np.inf, None, None, 0.0))
+            continue
+        bound = prob.dual_bound(x, prob.z)
+        if bound <= best + rtol * max(1.0, abs(best)):
+            out.append(PatternResult(prob.index, "skipped", -np.inf, bound, None, None, time.perf_counter() - t0))
+            continue
+        if deadline is not None and time.time() > deadline:
+            out.append(PatternResult(prob.index, "time_limit", -np.inf, bound, None, None, 0.0))
+            continue
+        solver = _clarabel_solver((token, prob.uid, prob.index), prob, prob.q(x))
+        sol = solver.solve()
+        status = str(sol.status)
+        if status in ("Solved", "AlmostSolved"):
+            c = np.array(sol.x[: prob.n])
+            z = prob.project_dual(np.array(sol.z))
+            value = float(x @ c)
+            pb = max(prob.dual_bound(x, z), value)
+            best = max(best, value)
+            out.append(PatternResult(prob.index, "solved", value, pb, c, z, time.perf_counter() - t0))
+        elif status in ("PrimalInfeasible", "AlmostPrimalInfeasible"):
+            out.append(PatternResult(prob.index, "infeasible", -np.inf, -np.inf, None, None, time.perf_counter() - t0))
+        elif status in ("DualInfeasible", "AlmostDualInfeasible"):
+            out.append(PatternResult(prob.index, "unbounded", np.inf, np.inf, None, None, time.perf_counter() - t0))
+        else:
+            out.append(PatternResult(prob.index, status, -np.inf, bound, None, None, time.perf_counter() - t0))
+    return out

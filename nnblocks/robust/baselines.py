@@ -1,0 +1,472 @@
+"""Baseline uncertainty sets of Goerigk & Kurtz's experiments: Discrete and Kernel (Shang, Huang & You 2017).
+
+* :class:`DiscreteUncertaintySet` — the observed scenarios themselves (equivalently their convex hull,
+  since a linear function is maximised); its worst case is a maximum over the points.
+* :class:`KernelUncertaintySet` — the polyhedral set (8) of support vector clustering with the kernel
+  K(u, v) = sum_k l_k - ||Q(u - v)||_1, trained by the dual problem (7) (a convex QP, solved by HiGHS).
+
+Both answer ``worst_case(x)`` exactly and both add their robust counterpart (the dual of the inner
+problem max_{c in U} c'x) to a user's Pyomo model with :meth:`robust_counterpart`; the block's ``value``
+is an expression that equals max_{c in U} c'x at an optimum of the outer problem (min value, or
+value <= b), so one LP/MILP solves the robust problem.
+
+HiGHS is called through ``highspy`` directly: the QP (7) has a dense Hessian that Pyomo would expand
+into ~m^2/2 terms, and the adversarial LP is re-solved with only its costs changed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+import scipy.sparse as sp
+
+from nnblocks.robust.base import WorstCase
+
+__all__ = ["DiscreteUncertaintySet", "KernelUncertaintySet", "KernelFit"]
+
+_INF = float("inf")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------------
+def _as_points(points: Any, name: str = "points") -> np.ndarray:
+    P = np.asarray(points, dtype=float)
+    if P.ndim == 1:
+        P = P[None, :]
+    if P.ndim != 2 or P.shape[0] == 0 or P.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (scenarios x dimension), got shape {P.shape}")
+    if not np.all(np.isfinite(P)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return P
+
+
+def _as_direction(x: Any, dim: int) -> np.ndarray:
+    x = np.asarray(x, dtype=float).ravel()
+    if x.shape != (dim,):
+        raise ValueError(f"direction x has {x.size} entries, the uncertainty set has dimension {dim}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("direction x contains NaN or infinite values")
+    return x
+
+
+def _expr_list(model_x: Any, dim: int) -> list:
+    """The decision variables / linear expressions x_1..x_n as a list (indexed component, list, or dict)."""
+    if hasattr(model_x, "is_indexed") and model_x.is_indexed():
+        items = [model_x[i] for i in model_x.index_set()]
+    else:
+        items = list(model_x)
+    if len(items) != dim:
+        raise ValueError(f"x has {len(items)} entries, the uncertainty set has dimension {dim}")
+    return items
+
+
+def _highs_solver() -> Any:
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def _pass_lp(h: Any, cost: np.ndarray, A: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
+             col_lo: np.ndarray, col_hi: np.ndarray, maximize: bool = False,
+             hessian: np.ndarray | None = None) -> None:
+    """Hand an LP (or QP with dense Hessian, objective c'x + x'Hx/2) to a highspy.Highs object."""
+    import highspy
+
+    A = sp.csc_matrix(A)
+    lp = highspy.HighsLp()
+    lp.num_col_ = A.shape[1]
+    lp.num_row_ = A.shape[0]
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lp.col_lower_ = np.asarray(col_lo, dtype=float)
+    lp.col_upper_ = np.asarray(col_hi, dtype=float)
+    lp.row_lower_ = np.asarray(row_lo, dtype=float)
+    lp.row_upper_ = np.asarray(row_hi, dtype=float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+    if hessian is None:
+        h.passModel(lp)
+        return
+    H = sp.csc_matrix(np.tril(hessian))  # HiGHS reads the lower triangle, column-wise
+    hs = highspy.HighsHessian()
+    hs.dim_ = H.shape[0]
+    hs.format_ = highspy.HessianFormat.kTriangular
+    hs.start_ = H.indptr.astype(np.int32)
+    hs.index_ = H.indices.astype(np.int32)
+    hs.value_ = H.data.astype(float)
+    model = highspy.HighsModel()
+    model.lp_ = lp
+    model.hessian_ = hs
+    h.passModel(model)
+
+
+def _read_floats(source: Any) -> np.ndarray:
+    """Numbers from an array or from a text file with ', ' / ',' / newline separators (ro-dnn kernel files)."""
+    if isinstance(source, str | Path):
+        text = Path(source).read_text()
+        rows = [r for r in text.strip().splitlines() if r.strip()]
+        values = [[float(v) for v in r.replace(";", ",").split(",") if v.strip()] for r in rows]
+        if len(values) == 1:
+            return np.asarray(values[0], dtype=float)
+        return np.asarray(values, dtype=float)
+    return np.asarray(source, dtype=float)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Discrete
+# --------------------------------------------------------------------------------------------------------
+class DiscreteUncertaintySet:
+    """U = {c^1, ..., c^m}: the given scenarios (rows of ``points``).
+
+    Since max_{c in U} c'x is linear in c, U acts as its convex hull in every robust linear problem.
+    """
+
+    def __init__(self, points: Any) -> None:
+        self.points = _as_points(points)
+
+    @property
+    def dim(self) -> int:
+        return self.points.shape[1]
+
+    def __len__(self) -> int:
+        return self.points.shape[0]
+
+    def contains(self, C: Any, tol: float = 1e-9) -> np.ndarray:
+        """Whether each row of C equals one of the points (up to ``tol`` in the max norm)."""
+        C = _as_points(C, "C")
+        out = np.zeros(C.shape[0], dtype=bool)
+        for start in range(0, C.shape[0], 1024):
+            block = C[start:start + 1024]
+            d = np.abs(block[:, None, :] - self.points[None, :, :]).max(axis=2)
+            out[start:start + 1024] = (d <= tol).any(axis=1)
+        return out
+
+    def worst_case(self, x: Any, **kwargs: Any) -> WorstCase:
+        """max_j (c^j)'x by enumeration (exact)."""
+        t0 = time.perf_counter()
+        x = _as_direction(x, self.dim)
+        values = self.points @ x
+        j = int(np.argmax(values))
+        v = float(values[j])
+        return WorstCase(scenario=self.points[j].copy(), value=v, bound=v, status="optimal", method="enumeration",
+                         time=time.perf_counter() - t0, stats={"index": j, "n_points": len(self)})
+
+    def robust_counterpart(self, model: pyo.Block, x: Any, name: str | None = None) -> pyo.Block:
+        """Add t >= (c^j)'x for all j (epigraph form) to ``model``; the block's ``value`` is t."""
+        xs = _expr_list(x, self.dim)
+        b = pyo.Block(concrete=True)
+        b.t = pyo.Var(domain=pyo.Reals)
+        P = self.points
+        b.scenarios = pyo.RangeSet(0, P.shape[0] - 1)
+
+        def _rule(blk: Any, j: int) -> Any:
+            return blk.t >= sum(float(P[j, k]) * xs[k] for k in range(self.dim) if P[j, k] != 0.0)
+
+        b.cut = pyo.Constraint(b.scenarios, rule=_rule)
+        b.value = pyo.Expression(expr=b.t)
+        model.add_component(name or _unique_name(model, "discrete_rc"), b)
+        return b
+
+
+def _unique_name(model: pyo.Block, base: str) -> str:
+    name, k = base, 1
+    while model.component(name) is not None:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+# --------------------------------------------------------------------------------------------------------
+# Kernel (support vector clustering)
+# --------------------------------------------------------------------------------------------------------
+@dataclass
+class KernelFit:
+    """Statistics of solving the dual problem (7)."""
+
+    status: str
+    objective: float
+    time: float
+    n_support: int
+    n_boundary: int
+
+
+class KernelUncertaintySet:
+    """The SVC uncertainty set (8) of Shang, Huang & You (2017):
+
+        U = {c : sum_{i in SV} alpha_i ||Q(c - c^i)||_1 <= theta}
+          = {c : exists v_i, -v_i <= Q(c - c^i) <= v_i (i in SV), sum_i alpha_i 1'v_i <= theta},
+
+    with theta = min_{i' in BSV} sum_{i in SV} alpha_i ||Q(c^{i'} - c^i)||_1, optionally intersected with a
+    box ``lower <= c <= upper`` (e.g. non-negative travel times).
+
+    Parameters
+    ----------
+    data:
+        The training scenarios c^1..c^m (rows).
+    alphas:
+        The optimal solution of (7), one weight per training row.
+    Q:
+        The weighting matrix of the kernel (n x n).
+    theta:
+        The right-hand side of (8).
+    support_threshold:
+        alpha_i above it makes i a support vector (1e-5 as in the authors' files).
+    lower, upper:
+        Optional bounds on c (scalars or arrays), intersected with (8).
+    """
+
+    def __init__(self, data: Any, alphas: Any, Q: Any, theta: float, support_threshold: float = 1e-5,
+                 lower: Any = None, upper: Any = None, fit_info: KernelFit | None = None) -> None:
+        self.data = _as_points(data, "data")
+        m, n = self.data.shape
+        self.alphas = np.asarray(alphas, dtype=float).ravel()
+        if self.alphas.shape != (m,):
+            raise ValueError(f"alphas has {self.alphas.size} entries, data has {m} rows")
+        self.Q = np.atleast_2d(np.asarray(Q, dtype=float))
+        if self.Q.shape != (n, n):
+            raise ValueError(f"Q has shape {self.Q.shape}, expected ({n}, {n})")
+        if not (np.all(np.isfinite(self.Q)) and np.all(np.isfinite(self.alphas)) and np.isfinite(theta)):
+            raise ValueError("alphas, Q and theta must be finite")
+        self.theta = float(theta)
+        self.support = np.flatnonzero(self.alphas > support_threshold)
+        if self.support.size == 0:
+            raise ValueError("no support vector: every alpha_i is below the support threshold")
+        self.lower = np.broadcast_to(-_INF if lower is None else np.asarray(lower, float), (n,)).astype(float)
+        self.upper = np.broadcast_to(_INF if upper is None else np.asarray(upper, float), (n,)).astype(float)
+        self.fit_info = fit_info
+        self._lp: Any = None
+
+    # ---- construction ---------------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, data: Any, q: float | None = None, nu: float | None = None, Q: Any = "inverse_covariance",
+            support_threshold: float = 1e-5, lower: Any = None, upper: Any = None) -> KernelUncertaintySet:
+        """Train the set on ``data`` by the dual problem (7).
+
+        ``q`` is the target share of data inside the set (nu = 1 - q); give ``q`` or ``nu``. ``Q`` is the
+        kernel's weighting matrix: ``"inverse_covariance"`` (the matrix in the authors' files),
+        ``"inverse_sqrt_covariance"`` (Shang, Huang & You's whitening) or an n x n array.
+
+        (7): min_alpha sum_ij alpha_i alpha_j K(c^i, c^j) - sum_i alpha_i K(c^i, c^i)
+             s.t. 0 <= alpha_i <= 1/(m nu), sum_i alpha_i = 1,
+        with K(u, v) = sum_k l_k - ||Q(u - v)||_1 and l_k = max_i (Qc^i)_k - min_i (Qc^i)_k + 0.01, which makes
+        K positive definite; K(c^i, c^i) = sum_k l_k is constant, so the linear term is constant on the simplex.
+        """
+        X = _as_points(data, "data")
+        m, n = X.shape
+        if (q is None) == (nu is None):
+            raise ValueError("give exactly one of q (share of data inside the set) or nu = 1 - q")
+        nu = 1.0 - float(q) if nu is None else float(nu)
+        if not 0.0 < nu <= 1.0:
+            raise ValueError(f"nu = 1 - q must lie in (0, 1], got {nu}")
+        if isinstance(Q, str):
+            S = np.atleast_2d(np.cov(X.T))
+            w, V = np.linalg.eigh(S)
+            if w.min() <= 1e-12 * max(1.0, w.max()):
+                raise ValueError("the covariance matrix of the data is singular: pass Q explicitly "
+                                 "(e.g. computed from slightly perturbed data)")
+            if Q == "inverse_covariance":
+                Qm = (V / w) @ V.T
+            elif Q == "inverse_sqrt_covariance":
+                Qm = (V / np.sqrt(w)) @ V.T
+            else:
+                raise ValueError(f"unknown weighting {Q!r}: use 'inverse_covariance', 'inverse_sqrt_covariance' "
+                                 "or an array")
+        else:
+            Qm = np.atleast_2d(np.asarray(Q, dtype=float))
+        t0 = time.perf_counter()
+        V = X @ Qm.T
+        D = _l1_distances(V, V)
+        l_sum = float((V.max(axis=0) - V.min(axis=0) + 0.01).sum())
+        K = l_sum - D
+        ub = 1.0 / (m * nu)
+        if ub * m < 1.0 - 1e-12:
+            raise ValueError("infeasible dual (7): 1/(m nu) * m < 1")
+        h = _highs_solver()
+        _pass_lp(h, np.zeros(m), sp.csc_matrix(np.ones((1, m))), np.ones(1), np.ones(1), np.zeros(m),
+                 np.full(m, ub), hessian=2.0 * K)
+        h.run()
+        status = h.modelStatusToString(h.getModelStatus())
+        if status != "Optimal":
+            raise RuntimeError(f"HiGHS did not solve the SVC dual problem (7): status {status!r}")
+        alphas = np.clip(np.asarray(h.getSolution().col_value, dtype=float), 0.0, ub)
+        sv = alphas > support_threshold
+        bsv = sv & (alphas < ub * (1.0 - 1e-6))
+        if not bsv.any():
+            raise RuntimeError("no boundary support vector (0 < alpha_i < 1/(m nu)): theta is undefined; "
+                               "change q/nu")
+        scores = (alphas[sv][None, :] * _l1_distances(V[bsv], V[sv])).sum(axis=1)
+        theta = float(scores.min())
+        info = KernelFit(status="optimal", objective=float(h.getInfo().objective_function_value) / 2.0,
+                         time=time.perf_counter() - t0, n_support=int(sv.sum()), n_boundary=int(bsv.sum()))
+        return cls(X, alphas, Qm, theta, support_threshold, lower, upper, info)
+
+    @classmethod
+    def from_files(cls, alphas: Any, sv: Any, q: Any, theta: Any, data: Any, lower: Any = None,
+                   upper: Any = None) -> KernelUncertaintySet:
+        """Load a set from the authors' kernel files (``alphas-*.txt``, ``sv-*.txt``, ``q-*.txt``,
+        ``theta-*.txt``) and the matching training data (a path to ``train-*`` or an array).
+
+        Each argument may be a path or an array. ``sv`` holds 0-based support-vector row indices; rows not
+        listed get alpha = 0.
+        """
+        if isinstance(data, str | Path):
+            X = _read_floats(data)
+        else:
+            X = np.asarray(data, dtype=float)
+        X = _as_points(X, "data")
+        a = _read_floats(alphas).ravel()
+        idx = _read_floats(sv).ravel().astype(int)
+        Qm = _read_floats(q)
+        th = float(np.asarray(_read_floats(theta)).ravel()[0])
+        if a.shape[0] != X.shape[0]:
+            raise ValueError(f"alphas has {a.shape[0]} entries, data has {X.shape[0]} rows")
+        mask = np.zeros_like(a)
+        mask[idx] = 1.0
+        return cls(X, a * mask, Qm, th, support_threshold=0.0, lower=lower, upper=upper)
+
+    # ---- membership -----------------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.data.shape[1]
+
+    @property
+    def support_vectors(self) -> np.ndarray:
+        """The rows c^i, i in SV."""
+        return self.data[self.support]
+
+    def scores(self, C: Any) -> np.ndarray:
+        """sum_{i in SV} alpha_i ||Q(c - c^i)||_1 for each row c of C (the left side of (8))."""
+        C = _as_points(C, "C")
+        VS = self.support_vectors @ self.Q.T
+        a = self.alphas[self.support]
+        VC = C @ self.Q.T
+        out = np.empty(C.shape[0])
+        step = max(1, int(2e7 // max(1, VS.size)))
+        for s in range(0, C.shape[0], step):
+            out[s:s + step] = _l1_distances(VC[s:s + step], VS) @ a
+        return out
+
+    def contains(self, C: Any, tol: float = 1e-7) -> np.ndarray:
+        """Whether each row of C lies in U (relative tolerance ``tol`` on theta and on the box)."""
+        C = _as_points(C, "C")
+        inside = self.scores(C) <= self.theta * (1.0 + tol) + tol
+        box_tol = tol * np.maximum(1.0, np.abs(C))
+        inside &= np.all(C >= self.lower - box_tol, axis=1) & np.all(C <= self.upper + box_tol, axis=1)
+        return inside
+
+    # ---- adversarial problem --------------------------------------------------------------------------
+    def _build_lp(self) -> Any:
+        """max x'c over (8) with y = Qc: variables (c, y, v_i), rows Qc - y = 0, y - v_i <= Qc^i,
+        y + v_i >= Qc^i, sum_i alpha_i 1'v_i <= theta."""
+        n = self.dim
+        k = self.support.size
+        QX = self.support_vectors @ self.Q.T  # k x n, rows Q c^i
+        I = sp.identity(n, format="csr")
+        ones_k = np.ones((k, 1))
+        Vblk = sp.identity(k * n, format="csr")
+        Y = sp.csr_matrix(sp.kron(ones_k, I))
+        zero_c = sp.csr_matrix((k * n, n))
+        A = sp.vstack([
+            sp.hstack([sp.csr_matrix(self.Q), -I, sp.csr_matrix((n, k * n))]),
+            sp.hstack([zero_c, Y, -Vblk]),
+            sp.hstack([zero_c, Y, Vblk]),
+            sp.hstack([sp.csr_matrix((1, 2 * n)), sp.csr_matrix(np.repeat(self.alphas[self.support], n)[None, :])]),
+        ]).tocsc()
+        qx = QX.ravel()
+        row_lo = np.concatenate([np.zeros(n), np.full(k * n, -_INF), qx, [-_INF]])
+        row_hi = np.concatenate([np.zeros(n), qx, np.full(k * n, _INF), [self.theta]])
+        col_lo = np.concatenate([self.lower, np.full(n, -_INF), np.zeros(k * n)])
+        col_hi = np.concatenate([self.upper, np.full(n, _INF), np.full(k * n, _INF)])
+        h = _highs_solver()
+        _pass_lp(h, np.zeros(A.shape[1]), A, row_lo, row_hi, col_lo, col_hi, maximize=True)
+        return h
+
+    def worst_case(self, x: Any, **kwargs: Any) -> WorstCase:
+        """max_{c in U} c'x, one LP (HiGHS, re-solved with only the costs changed between calls)."""
+        t0 = time.perf_counter()
+        x = _as_direction(x, self.dim)
+        if self._lp is None:
+            self._lp = self._build_lp()
+        h = self._lp
+        n = self.dim
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), x)
+        h.run()
+        status = h.modelStatusToString(h.getModelStatus())
+        elapsed = time.perf_counter() - t0
+        if status != "Optimal":
+            return WorstCase(scenario=np.full(n, np.nan), value=float("nan"), bound=None,
+                             status=status.lower(), method="lp", time=elapsed)
+        c = np.asarray(h.getSolution().col_value[:n], dtype=float)
+        v = float(c @ x)
+        bound = float(h.getInfo().objective_function_value)
+        return WorstCase(scenario=c, value=v, bound=max(v, bound), status="optimal", method="lp", time=elapsed,
+                         stats={"n_support": int(self.support.size)})
+
+    # ---- robust counterpart ---------------------------------------------------------------------------
+    def robust_counterpart(self, model: pyo.Block, x: Any, name: str | None = None) -> pyo.Block:
+        """Add the dual of max_{c in U} c'x to ``model`` as a block whose ``value`` bounds it from above.
+
+        With w_i = lambda_i - mu_i (the duals of the two sides of -v_i <= Q(c - c^i) <= v_i), eta the dual
+        of the budget row of (8), s = sum_i w_i and rho_lo, rho_up the duals of the box:
+
+            value = sum_{i in SV} (Qc^i)'w_i + theta eta - lower'rho_lo + upper'rho_up
+            Q s + rho_up - rho_lo = x,   s = sum_i w_i,   -alpha_i eta <= w_i <= alpha_i eta,   eta, rho >= 0.
+
+        By LP duality, min over these of ``value`` equals max_{c in U} c'x, so minimising ``value`` (uncertain
+        objective) or requiring ``value <= b`` (uncertain constraint) gives the robust counterpart exactly.
+        """
+        xs = _expr_list(x, self.dim)
+        n = self.dim
+        sv = self.support
+        k = sv.size
+        QX = self.support_vectors @ self.Q.T
+        alpha = self.alphas[sv]
+        b = pyo.Block(concrete=True)
+        b.N = pyo.RangeSet(0, n - 1)
+        b.SV = pyo.RangeSet(0, k - 1)
+        b.eta = pyo.Var(domain=pyo.NonNegativeReals)
+        b.w = pyo.Var(b.SV, b.N, domain=pyo.Reals)
+        b.s = pyo.Var(b.N, domain=pyo.Reals)
+        has_lo = np.isfinite(self.lower)
+        has_up = np.isfinite(self.upper)
+        b.LO = pyo.Set(initialize=[int(j) for j in np.flatnonzero(has_lo)])
+        b.UP = pyo.Set(initialize=[int(j) for j in np.flatnonzero(has_up)])
+        b.rho_lo = pyo.Var(b.LO, domain=pyo.NonNegativeReals)
+        b.rho_up = pyo.Var(b.UP, domain=pyo.NonNegativeReals)
+        Q = self.Q
+
+        def _dual_c(blk: Any, j: int) -> Any:
+            e = sum(float(Q[j, l]) * blk.s[l] for l in range(n) if Q[j, l] != 0.0)
+            if has_up[j]:
+                e = e + blk.rho_up[j]
+            if has_lo[j]:
+                e = e - blk.rho_lo[j]
+            return e == xs[j]
+
+        b.dual_c = pyo.Constraint(b.N, rule=_dual_c)
+        b.sum_w = pyo.Constraint(b.N, rule=lambda blk, j: blk.s[j] == sum(blk.w[i, j] for i in range(k)))
+        b.w_up = pyo.Constraint(b.SV, b.N, rule=lambda blk, i, j: blk.w[i, j] <= float(alpha[i]) * blk.eta)
+        b.w_lo = pyo.Constraint(b.SV, b.N, rule=lambda blk, i, j: -float(alpha[i]) * blk.eta <= blk.w[i, j])
+        value = sum(float(QX[i, j]) * b.w[i, j] for i in range(k) for j in range(n)) + self.theta * b.eta
+        value = value - sum(float(self.lower[j]) * b.rho_lo[j] for j in b.LO)
+        value = value + sum(float(self.upper[j]) * b.rho_up[j] for j in b.UP)
+        b.value = pyo.Expression(expr=value)
+        model.add_component(name or _unique_name(model, "kernel_rc"), b)
+        return b
+
+
+def _l1_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """||a_i - b_j||_1 for all rows (scipy's cdist: C speed without an (i, j, k) temporary)."""
+    from scipy.spatial.distance import cdist
+
+    return cdist(np.atleast_2d(A), np.atleast_2d(B), metric="cityblock")

@@ -1,0 +1,691 @@
+"""Solve a Pyomo model by solver name and get a typed, solver-independent result; export to .lp / .mps.
+
+``solve(model)`` classifies the model (LP, MILP, QP, MIQP, QCP, MIQCP), picks the solver measured fastest
+for that class unless one is named, maps the common options (time limit, relative MIP gap, threads) to the
+solver's own option names, loads the solution into the model's variables when there is one and returns a
+:class:`SolveResult` whose :class:`SolveStatus` means the same thing for every solver.
+
+Pyomo offers three solver interfaces (the ``pyomo.contrib.solver`` interface, APPSI and the legacy
+``SolverFactory``), each with its own results object; this module hides them behind one result type.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pyomo.environ as pyo  # noqa: F401  (registers the solver plugins; must precede the factories below)
+from pyomo.contrib.appsi.base import SolverFactory as _AppsiFactory
+from pyomo.contrib.appsi.base import TerminationCondition as _AppsiTC
+from pyomo.contrib.solver.common.factory import SolverFactory as _NewFactory
+from pyomo.contrib.solver.common.results import SolutionStatus as _NewSolutionStatus
+from pyomo.contrib.solver.common.results import TerminationCondition as _NewTC
+from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.opt import SolverFactory as _LegacyFactory
+from pyomo.opt import TerminationCondition as _LegacyTC
+
+__all__ = [
+    "ModelSize",
+    "SolveResult",
+    "SolveStatus",
+    "SolverError",
+    "SolverNotAvailableError",
+    "available_solvers",
+    "default_solver",
+    "model_size",
+    "persistent_solver",
+    "problem_class",
+    "solve",
+    "write",
+]
+
+
+class SolveStatus(StrEnum):
+    """Outcome of a solve, the same for every solver."""
+
+    OPTIMAL = "optimal"
+    """Solved to optimality (within the requested ``mip_gap`` when one was given)."""
+    FEASIBLE = "feasible"
+    """A feasible solution, not proven optimal (stopped for a reason other than time or iterations)."""
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    INFEASIBLE_OR_UNBOUNDED = "infeasible_or_unbounded"
+    TIME_LIMIT = "time_limit"
+    """Time limit reached with an incumbent (loaded into the model)."""
+    TIME_LIMIT_NO_SOLUTION = "time_limit_no_solution"
+    """Time limit reached before any feasible solution was found."""
+    ITERATION_LIMIT = "iteration_limit"
+    """An iteration or node limit was reached (an incumbent may exist: see ``has_solution``)."""
+    ERROR = "error"
+
+
+_WITH_SOLUTION = (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.TIME_LIMIT)
+
+
+class SolverError(RuntimeError):
+    """A solve did not end with an accepted status, or a solver could not be used."""
+
+
+class SolverNotAvailableError(SolverError):
+    """The requested solver is unknown to Pyomo or not installed; the message lists the available ones."""
+
+
+@dataclass
+class SolveResult:
+    """Solver-independent result of :func:`solve`.
+
+    Attributes
+    ----------
+    status : SolveStatus
+        Uniform outcome.
+    objective : float or None
+        Objective value of the loaded solution (None without solution or objective).
+    bound : float or None
+        Best proven bound on the optimum reported by the solver (dual bound), in the objective's sense.
+    gap : float or None
+        Relative gap ``|objective - bound| / max(|objective|, 1e-10)`` (0 when both are equal).
+    time : float
+        Wall-clock seconds of the whole call, including handing the model to the solver.
+    solver : str
+        Name of the solver used.
+    nodes : int or None
+        Branch-and-bound nodes, where the solver reports them.
+    termination : str
+        The solver interface's own termination condition, for diagnostics.
+    raw : Any
+        The raw results object of the Pyomo interface.
+    """
+
+    status: SolveStatus
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    time: float
+    solver: str
+    nodes: int | None
+    termination: str
+    raw: Any = None
+    solution_loaded: bool = False
+
+    @property
+    def has_solution(self) -> bool:
+        """True when a feasible solution was found and loaded into the model's variables."""
+        return self.solution_loaded
+
+    def raise_for_status(self, allow: tuple[SolveStatus, ...] = (SolveStatus.OPTIMAL,)) -> SolveResult:
+        """Return ``self`` when ``status`` is in ``allow``, else raise :class:`SolverError` naming the status."""
+        allowed = tuple(SolveStatus(a) for a in allow)
+        if self.status not in allowed:
+            raise SolverError(
+                f"solver {self.solver!r} ended with status {self.status.value!r} "
+                f"(termination {self.termination!r}); accepted: {[a.value for a in allowed]}"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """Counts over the active part of a model (fixed variables excluded)."""
+
+    n_vars: int
+    n_binaries: int
+    n_integers: int
+    n_constraints: int
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Problem class
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _degree(expr) -> int | None:
+    """Polynomial degree of an expression; fixed variables count as constants. None means non-polynomial."""
+    if type(expr) is LinearExpression:  # linear by construction: skip the expression walk
+        return 1
+    if expr.__class__ in _NATIVE_NUMBERS:
+        return 0
+    return expr.polynomial_degree()
+
+
+_NATIVE_NUMBERS = (int, float)
+
+
+def _active_vars(model):
+    return (v for v in model.component_data_objects(pyo.Var, active=True, descend_into=True) if not v.fixed)
+
+
+def model_size(model) -> ModelSize:
+    """Number of free (unfixed) variables, binaries, general integers and active constraints of ``model``."""
+    n_vars = n_bin = n_int = 0
+    for v in _active_vars(model):
+        n_vars += 1
+        if not v.is_continuous():
+            if v.is_binary():
+                n_bin += 1
+            else:
+                n_int += 1
+    n_cons = sum(1 for _ in model.component_data_objects(pyo.Constraint, active=True, descend_into=True))
+    return ModelSize(n_vars=n_vars, n_binaries=n_bin, n_integers=n_int, n_constraints=n_cons)
+
+
+def problem_class(model) -> str:
+    """Class of ``model``: "LP", "MILP", "QP", "MIQP", "QCP", "MIQCP" (or "NLP", "MINLP" beyond quadratic).
+
+    Integer means an unfixed non-continuous variable on an active block; "Q" means a quadratic objective,
+    "QC" a quadratic constraint (degrees are computed with fixed variables as constants, so a model whose
+    binaries are all fixed is continuous).
+    """
+    integer = any(not v.is_continuous() for v in _active_vars(model))
+    con_degree = 0
+    for c in model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        d = _degree(c.body)
+        if d is None or d > 2:
+            con_degree = 3
+            break
+        if d > con_degree:
+            con_degree = d
+    obj_degree = 0
+    for o in model.component_data_objects(pyo.Objective, active=True, descend_into=True):
+        d = _degree(o.expr)
+        d = 3 if d is None else d
+        obj_degree = max(obj_degree, d)
+    if con_degree > 2 or obj_degree > 2:
+        base = "NLP"
+    elif con_degree == 2:
+        base = "QCP"
+    elif obj_degree == 2:
+        base = "QP"
+    else:
+        base = "LP"
+    return ("MI" + base) if integer else base
+
+
+# Measured defaults (see docs/solving.md): SCIP is several times faster than HiGHS on the big-M ReLU MILPs
+# of this library; HiGHS is the fastest for LPs and convex QP objectives but accepts no quadratic
+# constraints and no integer QPs.
+_DEFAULTS = {
+    "LP": "appsi_highs",
+    "QP": "appsi_highs",
+    "MILP": "scip_direct",
+    "MIQP": "scip_direct",
+    "QCP": "scip_direct",
+    "MIQCP": "scip_direct",
+    "NLP": "scip_direct",
+    "MINLP": "scip_direct",
+}
+
+
+def default_solver(model) -> str:
+    """Name of the solver :func:`solve` uses for ``model`` when none is given (chosen by problem class)."""
+    return _DEFAULTS[problem_class(model)]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Solver lookup
+# --------------------------------------------------------------------------------------------------------------
+
+_KNOWN_NAMES = (
+    "highs",
+    "appsi_highs",
+    "scip_direct",
+    "scip_persistent",
+    "scip",
+    "gurobi",
+    "gurobi_direct",
+    "gurobi_persistent",
+    "appsi_gurobi",
+    "cplex",
+    "cplex_direct",
+    "cplex_persistent",
+    "appsi_cplex",
+    "xpress",
+    "xpress_direct",
+    "xpress_persistent",
+    "cbc",
+    "appsi_cbc",
+    "glpk",
+    "ipopt",
+    "appsi_ipopt",
+    "mosek",
+    "knitro_direct",
+)
+
+
+def _interface(name: str) -> str:
+    """Which Pyomo interface serves ``name``: "new", "appsi", "legacy" or "" (unknown)."""
+    if name in _NewFactory._cls:
+        return "new"
+    if name.startswith("appsi_") and name[6:] in _AppsiFactory._cls:
+        return "appsi"
+    if name in _LegacyFactory._cls:
+        return "legacy"
+    return ""
+
+
+def _make_solver(name: str):
+    kind = _interface(name)
+    if kind == "new":
+        return _NewFactory(name)
+    if kind == "appsi":
+        return _AppsiFactory(name[6:])
+    return _LegacyFactory(name)
+
+
+@functools.cache
+def _is_available(name: str) -> bool:
+    if not _interface(name):
+        return False
+    try:
+        opt = _make_solver(name)
+        if _interface(name) == "new":
+            return bool(opt.available())
+        if _interface(name) == "appsi":
+            return bool(opt.available())
+        return bool(opt.available(exception_flag=False))
+    except Exception:  # a broken installation counts as unavailable
+        return False
+
+
+def available_solvers() -> list[str]:
+    """Names of the well-known Pyomo solvers usable here (checked once per process, then cached)."""
+    return [n for n in _KNOWN_NAMES if _is_available(n)]
+
+
+def _check_available(name: str) -> None:
+    if not _interface(name):
+        raise SolverNotAvailableError(f"unknown solver {name!r}; available solvers: {available_solvers()}")
+    if not _is_available(name):
+        raise SolverNotAvailableError(
+            f"solver {name!r} is not available (not installed or no license); available solvers: {available_solvers()}"
+        )
+
+
+def _family(name: str) -> str:
+    base = name[6:] if name.startswith("appsi_") else name
+    for fam in ("gurobi", "cplex", "xpress", "scip", "highs", "cbc", "glpk", "ipopt", "mosek"):
+        if base.startswith(fam):
+            return fam
+    return base
+
+
+# Solver-native names of (time limit, relative MIP gap, threads) for the legacy interface.
+_OPTION_NAMES: dict[str, tuple[str | None, str | None, str | None]] = {
+    "scip": ("limits/time", "limits/gap", "lp/threads"),
+    "highs": ("time_limit", "mip_rel_gap", "threads"),
+    "gurobi": ("TimeLimit", "MIPGap", "Threads"),
+    "cplex": ("timelimit", "mip_tolerances_mipgap", "threads"),
+    "xpress": ("maxtime", "miprelstop", "threads"),
+    "cbc": ("sec", "ratioGap", "threads"),
+    "glpk": ("tmlim", "mipgap", None),
+    "ipopt": ("max_cpu_time", None, None),
+    "mosek": ("dparam.optimizer_max_time", "dparam.mio_tol_rel_gap", "iparam.num_threads"),
+}
+
+
+def _native_options(name: str, time_limit, mip_gap, threads) -> dict[str, Any]:
+    fam = _family(name)
+    names = _OPTION_NAMES.get(fam, (None, None, None))
+    out: dict[str, Any] = {}
+    for key, value, what in zip(names, (time_limit, mip_gap, threads), ("time_limit", "mip_gap", "threads")):
+        if value is None:
+            continue
+        if key is None:
+            warnings.warn(f"solver {name!r} has no known option for {what}; ignored", stacklevel=3)
+            continue
+        if fam == "glpk" and what == "time_limit":  # glpk's --tmlim takes whole seconds
+            value = max(1, int(math.ceil(value)))
+        out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Persistent solver cache
+# --------------------------------------------------------------------------------------------------------------
+
+_CACHE_ATTR = "_nnblocks_solver_cache"
+
+
+class _SolverCache(dict):
+    """Per-model cache of persistent solver instances; dropped (not copied) when the model is cloned/pickled."""
+
+    def __deepcopy__(self, memo):
+        return _SolverCache()
+
+    def __reduce__(self):
+        return (_SolverCache, ())
+
+
+def _is_persistent(name: str) -> bool:
+    return name.endswith("_persistent") or name.startswith("appsi_")
+
+
+def persistent_solver(model, name: str = "scip_persistent"):
+    """The persistent solver instance ``solve(model, name)`` uses for ``model``, created on first use.
+
+    Persistent solvers (``scip_persistent``, ``gurobi_persistent``, ``appsi_*``, ...) keep the model loaded
+    between calls: after the first ``solve``, adding a cut, changing a bound or a mutable ``Param`` and
+    solving again only sends the change. The instance is cached on the model and dropped when the model is
+    cloned. With a legacy persistent interface (``cplex_persistent``, ``xpress_persistent``) changes must be
+    passed by hand (``add_constraint`` ...); the returned instance is the one to call.
+    """
+    if not _is_persistent(name):
+        raise ValueError(f"{name!r} is not a persistent solver (expected a *_persistent or appsi_* name)")
+    _check_available(name)
+    cache = getattr(model, _CACHE_ATTR, None)
+    if cache is None:
+        cache = _SolverCache()
+        object.__setattr__(model, _CACHE_ATTR, cache)
+    if name not in cache:
+        cache[name] = _make_solver(name)
+    return cache[name]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# solve
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _objective(model):
+    objs = list(model.component_data_objects(pyo.Objective, active=True, descend_into=True))
+    if len(objs) > 1:
+        raise ValueError(f"model has {len(objs)} active objectives; deactivate all but one")
+    return objs[0] if objs else None
+
+
+def _gap(objective, bound) -> float | None:
+    if objective is None or bound is None or not math.isfinite(objective):
+        return None
+    if objective == bound:
+        return 0.0
+    if not math.isfinite(bound):
+        return math.inf
+    return abs(objective - bound) / max(abs(objective), 1e-10)
+
+
+def _finite_or_none(x) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def solve(
+    model,
+    solver: str | None = None,
+    time_limit: float | None = None,
+    mip_gap: float | None = None,
+    threads: int | None = None,
+    tee: bool = False,
+    **solver_options: Any,
+) -> SolveResult:
+    """Solve ``model`` and load the solution into its variables when there is one.
+
+    Parameters
+    ----------
+    model : pyomo Block (usually a ConcreteModel)
+    solver : str, optional
+        Any Pyomo solver name (``"highs"``, ``"appsi_highs"``, ``"scip_direct"``, ``"scip_persistent"``,
+        ``"gurobi"``, ``"cplex"``, ``"cbc"``, ``"glpk"`` ...). Default: :func:`default_solver` of the model.
+    time_limit : float, optional
+        Seconds.
+    mip_gap : float, optional
+        Relative MIP gap at which the solver may stop (reported as OPTIMAL).
+    threads : int, optional
+    tee : bool
+        Stream the solver's log.
+    **solver_options
+        Passed unchanged with the solver's own names (e.g. ``**{"limits/nodes": 10}`` for SCIP).
+
+    Returns
+    -------
+    SolveResult
+        Never raises for infeasible, unbounded or timed-out models: inspect ``status`` or call
+        ``raise_for_status()``. Raises :class:`SolverNotAvailableError` for an unknown or missing solver.
+    """
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be positive, got {time_limit}")
+    if mip_gap is not None and not mip_gap >= 0:
+        raise ValueError(f"mip_gap must be non-negative, got {mip_gap}")
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    name = solver if solver is not None else default_solver(model)
+    if not isinstance(name, str):
+        raise TypeError(f"solver must be a solver name (str), got {type(name).__name__}")
+    _check_available(name)
+    obj = _objective(model)
+    opt = persistent_solver(model, name) if _is_persistent(name) else _make_solver(name)
+    kind = _interface(name)
+    start = time.perf_counter()
+    if kind == "new":
+        result = _solve_new(opt, model, name, time_limit, mip_gap, threads, tee, solver_options)
+    elif kind == "appsi":
+        result = _solve_appsi(opt, model, name, time_limit, mip_gap, threads, tee, solver_options)
+    else:
+        result = _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_options, obj)
+    result.time = time.perf_counter() - start
+    if result.status in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED, SolveStatus.INFEASIBLE_OR_UNBOUNDED):
+        result.objective = result.bound = result.gap = None
+    if obj is None:
+        result.objective = result.bound = result.gap = None
+    return result
+
+
+_NO_SOLUTION_KINDS = ("infeasible", "unbounded", "infeasible_or_unbounded")
+
+
+def _status(has_solution: bool, optimal: bool, kind: str) -> SolveStatus:
+    """Uniform status from a normalized termination ``kind`` and whether a solution exists."""
+    if kind == "optimal":
+        return SolveStatus.OPTIMAL if optimal or has_solution else SolveStatus.ERROR
+    if kind == "time":
+        return SolveStatus.TIME_LIMIT if has_solution else SolveStatus.TIME_LIMIT_NO_SOLUTION
+    if kind == "iterations":
+        return SolveStatus.ITERATION_LIMIT
+    if kind in ("infeasible", "unbounded", "infeasible_or_unbounded"):
+        return SolveStatus(kind)
+    return SolveStatus.FEASIBLE if has_solution else SolveStatus.ERROR
+
+
+_NEW_KIND = {
+    _NewTC.convergenceCriteriaSatisfied: "optimal",
+    _NewTC.maxTimeLimit: "time",
+    _NewTC.iterationLimit: "iterations",
+    _NewTC.provenInfeasible: "infeasible",
+    _NewTC.locallyInfeasible: "infeasible",
+    _NewTC.unbounded: "unbounded",
+    _NewTC.infeasibleOrUnbounded: "infeasible_or_unbounded",
+}
+
+
+def _solve_new(opt, model, name, time_limit, mip_gap, threads, tee, solver_options) -> SolveResult:
+    kwargs: dict[str, Any] = dict(tee=tee, load_solutions=False, raise_exception_on_nonoptimal_result=False)
+    if time_limit is not None:
+        kwargs["time_limit"] = time_limit
+    if threads is not None:
+        kwargs["threads"] = int(threads)
+    if mip_gap is not None:
+        if "rel_gap" in opt.config:
+            kwargs["rel_gap"] = mip_gap
+        else:
+            warnings.warn(f"solver {name!r} takes no MIP gap; mip_gap ignored", stacklevel=3)
+    if solver_options:
+        kwargs["solver_options"] = dict(solver_options)
+    try:
+        res = opt.solve(model, **kwargs)
+    except Exception as exc:  # a solver crash is reported as a status, not raised
+        return SolveResult(SolveStatus.ERROR, None, None, None, 0.0, name, None, f"exception: {exc!r}", exc)
+    kind = _NEW_KIND.get(res.termination_condition, "other")
+    has_sol = kind not in _NO_SOLUTION_KINDS and res.solution_status in (
+        _NewSolutionStatus.optimal,
+        _NewSolutionStatus.feasible,
+    )
+    if has_sol:
+        res.solution_loader.load_vars()
+    status = _status(has_sol, res.solution_status == _NewSolutionStatus.optimal, kind)
+    objective = _finite_or_none(res.incumbent_objective) if has_sol else None
+    bound = _finite_or_none(res.objective_bound)
+    extra = res.extra_info
+    nodes = None
+    for key in ("NNodes", "mip_node_count"):
+        if key in extra and extra[key] is not None and extra[key] >= 0:
+            nodes = int(extra[key])
+    return SolveResult(
+        status,
+        objective,
+        bound,
+        _gap(objective, bound),
+        0.0,
+        name,
+        nodes,
+        str(res.termination_condition.name),
+        res,
+        has_sol,
+    )
+
+
+_APPSI_KIND = {
+    _AppsiTC.optimal: "optimal",
+    _AppsiTC.maxTimeLimit: "time",
+    _AppsiTC.maxIterations: "iterations",
+    _AppsiTC.infeasible: "infeasible",
+    _AppsiTC.unbounded: "unbounded",
+    _AppsiTC.infeasibleOrUnbounded: "infeasible_or_unbounded",
+}
+
+
+def _solve_appsi(opt, model, name, time_limit, mip_gap, threads, tee, solver_options) -> SolveResult:
+    cfg = opt.config
+    cfg.stream_solver = tee
+    cfg.load_solution = False
+    cfg.time_limit = time_limit
+    if hasattr(cfg, "mip_gap"):
+        cfg.mip_gap = mip_gap
+    elif mip_gap is not None:
+        warnings.warn(f"solver {name!r} takes no MIP gap; mip_gap ignored", stacklevel=3)
+    fam = _family(name)
+    native = getattr(opt, f"{fam}_options", None)
+    if native is None:
+        native = opt.config.solver_options if hasattr(opt.config, "solver_options") else {}
+    if threads is not None:
+        thread_key = _OPTION_NAMES.get(fam, (None, None, None))[2]
+        if thread_key is None:
+            warnings.warn(f"solver {name!r} has no known option for threads; ignored", stacklevel=3)
+        else:
+            native[thread_key] = int(threads)
+    native.update(solver_options)
+    try:
+        res = opt.solve(model)
+    except Exception as exc:
+        return SolveResult(SolveStatus.ERROR, None, None, None, 0.0, name, None, f"exception: {exc!r}", exc)
+    kind = _APPSI_KIND.get(res.termination_condition, "other")
+    has_sol = kind not in _NO_SOLUTION_KINDS and res.best_feasible_objective is not None
+    if has_sol:
+        res.solution_loader.load_vars()
+    status = _status(has_sol, False, kind)
+    objective = _finite_or_none(res.best_feasible_objective) if has_sol else None
+    bound = _finite_or_none(res.best_objective_bound)
+    nodes = None
+    highs = getattr(opt, "_solver_model", None)
+    if fam == "highs" and highs is not None:  # APPSI hides the node count; highspy reports it
+        try:
+            n = highs.getInfo().mip_node_count
+            nodes = int(n) if n >= 0 else None
+        except Exception:
+            nodes = None
+    return SolveResult(
+        status,
+        objective,
+        bound,
+        _gap(objective, bound),
+        0.0,
+        name,
+        nodes,
+        str(res.termination_condition.name),
+        res,
+        has_sol,
+    )
+
+
+_LEGACY_KIND = {
+    _LegacyTC.optimal: "optimal",
+    _LegacyTC.globallyOptimal: "optimal",
+    _LegacyTC.locallyOptimal: "optimal",
+    _LegacyTC.maxTimeLimit: "time",
+    _LegacyTC.maxIterations: "iterations",
+    _LegacyTC.maxEvaluations: "iterations",
+    _LegacyTC.infeasible: "infeasible",
+    _LegacyTC.unbounded: "unbounded",
+    _LegacyTC.infeasibleOrUnbounded: "infeasible_or_unbounded",
+}
+
+
+def _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_options, obj) -> SolveResult:
+    from pyomo.solvers.plugins.solvers.persistent_solver import PersistentSolver
+
+    opt.options.update(_native_options(name, time_limit, mip_gap, threads))
+    opt.options.update(solver_options)
+    try:
+        if isinstance(opt, PersistentSolver):
+            opt.set_instance(model)
+        res = opt.solve(model, tee=tee, load_solutions=False)
+    except Exception as exc:
+        return SolveResult(SolveStatus.ERROR, None, None, None, 0.0, name, None, f"exception: {exc!r}", exc)
+    tc = res.solver.termination_condition
+    kind = _LEGACY_KIND.get(tc, "other")
+    has_sol = False
+    if kind not in _NO_SOLUTION_KINDS:
+        try:
+            if hasattr(opt, "load_vars") and isinstance(opt, PersistentSolver | _direct_base()):
+                opt.load_vars()
+                has_sol = True
+            elif len(res.solution) > 0:
+                model.solutions.load_from(res)
+                has_sol = True
+        except Exception:
+            has_sol = False
+    status = _status(has_sol, kind == "optimal", kind)
+    objective = _finite_or_none(pyo.value(obj, exception=False)) if has_sol and obj is not None else None
+    bound = None
+    if obj is not None:
+        b = res.problem.lower_bound if obj.sense == pyo.minimize else res.problem.upper_bound
+        bound = _finite_or_none(b) if b is not None else None
+        if bound is not None and not math.isfinite(bound):
+            bound = None if has_sol is False else bound
+    nodes = None
+    try:
+        n = res.solver.statistics.branch_and_bound.number_of_created_subproblems
+        nodes = int(n) if n is not None else None
+    except Exception:
+        nodes = None
+    return SolveResult(status, objective, bound, _gap(objective, bound), 0.0, name, nodes, str(tc), res, has_sol)
+
+
+def _direct_base():
+    from pyomo.solvers.plugins.solvers.direct_solver import DirectSolver
+
+    return DirectSolver
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------------------------------------------
+
+
+def write(model, path) -> Path:
+    """Write ``model`` as ``.lp`` or ``.mps`` (by suffix) with readable variable/constraint names.
+
+    Returns the resolved path. Other suffixes raise ``ValueError``.
+    """
+    path = Path(path)
+    fmt = {".lp": "lp", ".mps": "mps"}.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot write {path.name!r}: the suffix must be .lp or .mps")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.write(str(path), format=fmt, io_options={"symbolic_solver_labels": True})
+    return path.resolve()

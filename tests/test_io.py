@@ -1,0 +1,672 @@
+"""Import/export specification: PyTorch and onnxruntime are the oracles.
+
+torch modules are evaluated in float64 (``module.double()``), so ``from_torch`` must agree to rounding;
+ONNX models are float32 (what exporters write), so agreement with onnxruntime is to float32 tolerance.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+from nnblocks import HardSigmoid, HardTanh, Identity, Layer, LeakyReLU, Network, PiecewiseLinear, ReLU, ReLU6
+from nnblocks.io import (
+    UnsupportedOperationError,
+    from_onnx,
+    from_torch,
+    load_network,
+    save_network,
+    to_onnx,
+)
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+F32 = {"rtol": 1e-4, "atol": 1e-4}
+HYP = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+def run_ort(model: onnx.ModelProto, X: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    dtype = np.float64 if inp.type == "tensor(double)" else np.float32
+    return sess.run(None, {inp.name: X.astype(dtype)})[0]
+
+
+def torch_out(module, X: np.ndarray) -> np.ndarray:
+    """The float64 output of ``module`` (a float32 module is evaluated on a float64 copy)."""
+    import copy
+
+    m = copy.deepcopy(module).double().eval()
+    with torch.no_grad():
+        return m(torch.from_numpy(X)).numpy().reshape(X.shape[0], -1)
+
+
+def export_torch(module, example: np.ndarray, dynamo: bool) -> onnx.ModelProto:
+    buf = io.BytesIO()
+    x = torch.from_numpy(example.astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            prog = torch.onnx.export(module.eval(), (x,), dynamo=True, verbose=False)
+            return prog.model_proto
+        torch.onnx.export(
+            module.eval(), (x,), buf, dynamo=False, input_names=["x"], output_names=["y"],
+            dynamic_axes={"x": {0: "batch"}},
+        )
+    return onnx.load_from_string(buf.getvalue())
+
+
+def make_model(nodes, inputs, outputs, inits=(), opset=17) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def tensor(name: str, value, dtype=np.float32) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+
+def vinfo(name: str, shape, elem=TensorProto.FLOAT) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# random architectures
+# ---------------------------------------------------------------------------------------------
+ACTIVATIONS = ["ReLU", "LeakyReLU", "Hardtanh", "Hardsigmoid", "ReLU6", "Identity", "Dropout", None]
+
+
+def torch_activation(name: str, draw):
+    if name == "LeakyReLU":
+        return nn.LeakyReLU(draw(st.sampled_from([0.01, 0.1, 0.25, -0.5, 2.0])))
+    if name == "Hardtanh":
+        lo = draw(st.sampled_from([-2.0, -1.0, -0.5, 0.0]))
+        return nn.Hardtanh(lo, lo + draw(st.sampled_from([0.5, 1.0, 3.0])))
+    return {"ReLU": nn.ReLU, "Hardsigmoid": nn.Hardsigmoid, "ReLU6": nn.ReLU6, "Identity": nn.Identity,
+            "Dropout": lambda: nn.Dropout(0.5)}[name]()
+
+
+@st.composite
+def torch_architectures(draw, max_layers: int = 4):
+    """(module, input shape): Flatten-ed image-like or flat inputs, nested Sequentials, all listed modules."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    torch.manual_seed(seed)
+    image = draw(st.booleans())
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if image else (draw(st.integers(1, 6)),)
+    n = int(np.prod(shape))
+    mods: list = [nn.Flatten()] if image else []
+    if draw(st.booleans()):
+        mods.append(torch_activation(draw(st.sampled_from(ACTIVATIONS[:-1])), draw))
+    for _ in range(draw(st.integers(1, max_layers))):
+        out = draw(st.integers(1, 6))
+        block = [nn.Linear(n, out, bias=draw(st.booleans()))]
+        for _ in range(draw(st.integers(0, 2))):
+            name = draw(st.sampled_from(ACTIVATIONS))
+            if name is not None:
+                block.append(torch_activation(name, draw))
+        mods.extend([nn.Sequential(*block)] if draw(st.booleans()) else block)
+        n = out
+    with torch.no_grad():  # spread weights so that all pieces of the activations are reached
+        for m in mods:
+            for p in m.parameters():
+                p.mul_(3.0)
+    return nn.Sequential(*mods).eval(), shape
+
+
+def inputs(shape, seed: int = 0, n: int = 64) -> np.ndarray:
+    return np.random.default_rng(seed).normal(scale=2.0, size=(n, *shape))
+
+
+# ---------------------------------------------------------------------------------------------
+# from_torch
+# ---------------------------------------------------------------------------------------------
+@HYP
+@given(torch_architectures())
+def test_from_torch_matches_torch(arch):
+    module, shape = arch
+    X = inputs(shape)
+    net = from_torch(module)
+    assert net.n_inputs == int(np.prod(shape))
+    np.testing.assert_allclose(net.forward(X.reshape(len(X), -1)), torch_out(module, X), rtol=1e-9, atol=1e-9)
+
+
+def test_from_torch_layers_and_named_activations():
+    module = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(6, 5),
+        nn.Sequential(nn.LeakyReLU(0.2), nn.Dropout(0.1)),
+        nn.Linear(5, 4, bias=False),
+        nn.Hardtanh(-0.5, 2.0),
+        nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.Hardsigmoid())),
+        nn.Linear(4, 3),
+        nn.ReLU6(),
+        nn.Identity(),
+        nn.Linear(3, 2),
+        nn.Linear(2, 2),
+    )
+    net = from_torch(module)
+    assert net.layer_sizes == (6, 5, 4, 4, 3, 2, 2)
+    acts = [layer.activation for layer in net.layers]
+    assert acts == [LeakyReLU(0.2), HardTanh(-0.5, 2.0), HardSigmoid(), ReLU6(), Identity(), Identity()]
+    assert isinstance(acts[0], LeakyReLU) and isinstance(acts[3], ReLU6)
+    np.testing.assert_array_equal(net.layers[1].b, 0.0)
+    np.testing.assert_array_equal(net.layers[0].W, module[1].weight.detach().numpy().astype(np.float64))
+    # consecutive Linear layers are kept as two layers, the first with the Identity activation
+    np.testing.assert_array_equal(net.layers[-1].W, module[-1].weight.detach().numpy())
+
+
+def test_from_torch_composes_consecutive_activations_and_leading_activation():
+    module = nn.Sequential(nn.ReLU(), nn.Linear(3, 4), nn.ReLU(), nn.ReLU6(), nn.Hardtanh(-1.0, 2.0), nn.Linear(4, 1))
+    net = from_torch(module)
+    assert len(net) == 3
+    assert net.layers[0].activation == ReLU() and np.array_equal(net.layers[0].W, np.eye(3))
+    assert net.layers[1].activation == HardTanh(0.0, 2.0)  # hardtanh(relu6(relu(z))) = clip(z, 0, 2)
+    X = inputs((3,), n=200)
+    np.testing.assert_allclose(net.forward(X), torch_out(module, X), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "kind"),
+    [
+        (nn.Sequential(nn.Linear(2, 2), nn.Sigmoid()), "1", "Sigmoid"),
+        (nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU(), nn.Tanh())), "1.1", "Tanh"),
+        (nn.Sequential(nn.Conv1d(1, 1, 1), nn.Linear(2, 2)), "0", "Conv1d"),
+    ],
+)
+def test_from_torch_unsupported_module_is_named(module, name, kind):
+    with pytest.raises(UnsupportedOperationError, match=kind) as err:
+        from_torch(module)
+    assert err.value.op_type == kind and err.value.node == name
+    assert repr(name) in str(err.value)
+
+
+def test_from_torch_refuses_bad_flatten_custom_forward_and_no_linear():
+    with pytest.raises(UnsupportedOperationError, match="start_dim=0"):
+        from_torch(nn.Sequential(nn.Flatten(0), nn.Linear(2, 2)))
+
+    class Residual(nn.Sequential):
+        def forward(self, x):
+            return x + super().forward(x)
+
+    with pytest.raises(UnsupportedOperationError, match="overrides Sequential.forward"):
+        from_torch(nn.Sequential(Residual(nn.Linear(2, 2))))
+    with pytest.raises(UnsupportedOperationError, match="no nn.Linear"):
+        from_torch(nn.Sequential(nn.ReLU()))
+    with pytest.raises(ValueError, match="expects 3 inputs"):
+        from_torch(nn.Sequential(nn.Linear(2, 2), nn.Linear(3, 1)))
+    with pytest.raises(TypeError):
+        from_torch(np.eye(2))
+
+
+def test_from_torch_single_linear_and_nan_weights():
+    lin = nn.Linear(3, 2)
+    assert from_torch(lin).layer_sizes == (3, 2)
+    with torch.no_grad():
+        lin.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        from_torch(lin)
+
+
+def test_network_classmethods_delegate():
+    module = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    net = Network.from_torch(module)
+    assert net == from_torch(module)
+    assert Network.from_onnx(to_onnx(net, dtype="float64")) == net
+    assert Network.from_onnx(net.to_onnx()).layer_sizes == (3, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch exporters -> from_onnx
+# ---------------------------------------------------------------------------------------------
+def check_exported(module, shape, dynamo: bool) -> None:
+    X = inputs(shape, seed=1)
+    model = export_torch(module, X[:2], dynamo)
+    net = from_onnx(model)
+    got = net.forward(X.reshape(len(X), -1))
+    np.testing.assert_allclose(got, run_ort(model, X).reshape(len(X), -1), **F32)
+    np.testing.assert_allclose(got, torch_out(module, X), **F32)
+
+
+@HYP
+@given(torch_architectures())
+def test_from_onnx_torchscript_exporter(arch):
+    check_exported(*arch, dynamo=False)
+
+
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(torch_architectures(max_layers=3))
+def test_from_onnx_dynamo_exporter(arch):
+    check_exported(*arch, dynamo=True)
+
+
+def test_from_onnx_dynamo_exporter_all_modules():
+    torch.manual_seed(3)
+    module = nn.Sequential(
+        nn.Flatten(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 5, bias=False), nn.Hardtanh(-0.5, 2.0),
+        nn.Linear(5, 4), nn.Hardsigmoid(), nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU(0.1)), nn.Dropout(0.2),
+        nn.Linear(4, 3), nn.ReLU6(), nn.Identity(), nn.Linear(3, 2), nn.Linear(2, 2),
+    ).eval()
+    for dynamo in (False, True):
+        check_exported(module, (2, 3), dynamo)
+        net = from_onnx(export_torch(module, inputs((2, 3))[:2], dynamo))
+        assert [type(layer.activation).__name__ for layer in net.layers] == [
+            "ReLU", "HardTanh", "HardSigmoid", "LeakyReLU", "ReLU6", "Identity", "Identity"
+        ]
+        assert net.layers[3].activation == LeakyReLU(0.1)  # float32 attribute decoded to 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# hand-built ONNX graphs
+# ---------------------------------------------------------------------------------------------
+def check_against_ort(model: onnx.ModelProto, shape, seed: int = 0) -> Network:
+    X = inputs(shape, seed=seed, n=200)
+    net = from_onnx(model)
+    np.testing.assert_allclose(net.forward(X.reshape(len(X), -1)), run_ort(model, X).reshape(len(X), -1), **F32)
+    return net
+
+
+@pytest.mark.parametrize("bias_first", [False, True])
+def test_matmul_add_either_order(rng, bias_first):
+    W1, b1, W2, b2 = rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(4, 2)), rng.normal(size=2)
+    add1 = ["b1", "m1"] if bias_first else ["m1", "b1"]
+    add2 = ["b2", "m2"] if bias_first else ["m2", "b2"]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["m1"], name="mm1"),
+        helper.make_node("Add", add1, ["a1"], name="add1"),
+        helper.make_node("Relu", ["a1"], ["h1"], name="relu1"),
+        helper.make_node("MatMul", ["h1", "W2"], ["m2"], name="mm2"),
+        helper.make_node("Add", add2, ["y"], name="add2"),
+    ]
+    inits = [tensor("W1", W1), tensor("b1", b1), tensor("W2", W2), tensor("b2", b2)]
+    net = check_against_ort(make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 2])], inits), (3,))
+    assert net.layer_sizes == (3, 4, 2) and net.layers[0].activation == ReLU()
+    np.testing.assert_array_equal(net.layers[0].W, W1.T.astype(np.float32))
+    np.testing.assert_array_equal(net.layers[1].b, b2.astype(np.float32))
+
+
+@pytest.mark.parametrize(("trans_b", "alpha", "beta", "bias_shape"), [(0, 1.0, 1.0, (4,)), (1, 0.5, 2.0, (1, 4)),
+                                                                      (1, -1.5, 0.0, ()), (0, 2.0, -1.0, None)])
+def test_gemm_row_layout_attributes(rng, trans_b, alpha, beta, bias_shape):
+    B = rng.normal(size=(4, 3) if trans_b else (3, 4))
+    inits = [tensor("B", B)]
+    gemm_in = ["x", "B"]
+    if bias_shape is not None:
+        inits.append(tensor("C", rng.normal(size=bias_shape)))
+        gemm_in.append("C")
+    nodes = [helper.make_node("Gemm", gemm_in, ["y"], name="g", alpha=alpha, beta=beta, transB=trans_b)]
+    net = check_against_ort(make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 4])], inits), (3,))
+    assert net.layer_sizes == (3, 4)
+
+
+def test_gemm_trans_a_and_constant_first_operand(rng):
+    """x -> Transpose -> Gemm(W, x^T) (features x batch) -> Relu -> Gemm(h^T, W2, transA=1) -> row layout."""
+    W1, c1 = rng.normal(size=(3, 5)), rng.normal(size=(5, 1))  # A = W1 used transposed: transA=1
+    W2, c2 = rng.normal(size=(2, 5)), rng.normal(size=(1, 2))
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], name="t", perm=[1, 0]),
+        helper.make_node("Gemm", ["W1", "xt", "c1"], ["a1"], name="g1", transA=1, alpha=0.7, beta=1.5),
+        helper.make_node("Relu", ["a1"], ["h1"], name="r"),
+        helper.make_node("Gemm", ["h1", "W2", "c2"], ["y"], name="g2", transA=1, transB=1, alpha=2.0, beta=-0.5),
+    ]
+    inits = [tensor("W1", W1), tensor("c1", c1), tensor("W2", W2), tensor("c2", c2)]
+    net = check_against_ort(make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 2])], inits), (3,))
+    assert net.layer_sizes == (3, 5, 2)
+    np.testing.assert_allclose(net.layers[0].W, 0.7 * W1.T.astype(np.float32))
+    # a column-layout bias that would broadcast over the batch is refused
+    bad = [tensor("W1", W1), tensor("c1", c1.ravel()), tensor("W2", W2), tensor("c2", c2)]
+    nodes_bad = nodes[:2]
+    with pytest.raises(ValueError, match="batch index"):
+        from_onnx(make_model(nodes_bad, [vinfo("x", [4, 3])], [vinfo("a1", [5, 5])], bad[:2]))
+
+
+def test_gemm_contracting_over_batch_is_refused(rng):
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["y"], name="g", transA=1)]
+    model = make_model(nodes, [vinfo("x", [3, 3])], [vinfo("y", [3, 3])], [tensor("W", rng.normal(size=(3, 3)))])
+    with pytest.raises(ValueError, match="contract over the batch"):
+        from_onnx(model)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "expected"),
+    [({"min": 0.0, "max": 6.0}, ReLU6()), ({"min": -1.0, "max": 1.0}, HardTanh(-1.0, 1.0)), ({"min": 0.0}, ReLU()),
+     ({"max": 0.5}, PiecewiseLinear([0.5], [1.0, 0.0], [0.0, 0.5])), ({}, Identity()),
+     ({"min": 2.0, "max": 1.0}, PiecewiseLinear([], [0.0], [1.0]))],
+)
+def test_clip_attributes_opset6(rng, attrs, expected):
+    W = rng.normal(size=(3, 3))
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["a"], name="g", transB=1),
+             helper.make_node("Clip", ["a"], ["y"], name="clip", **attrs)]
+    net = check_against_ort(make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 3])], [tensor("W", W)], 6), (3,))
+    assert net.layers[0].activation == expected
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(-0.3, 0.7), (None, 0.25), (0.0, None), (None, None)])
+def test_clip_inputs(rng, lo, hi):
+    W = rng.normal(size=(3, 3))
+    inits = [tensor("W", W)]
+    names = ["a", "", ""]
+    for i, (name, v) in enumerate((("lo", lo), ("hi", hi))):
+        if v is not None:
+            inits.append(tensor(name, v))
+            names[i + 1] = name
+    while names[-1] == "":
+        names.pop()
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["a"], name="g"), helper.make_node("Clip", names, ["y"], name="c")]
+    net = check_against_ort(make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 3])], inits, 13), (3,))
+    expected = {(-0.3, 0.7): HardTanh(-0.3, 0.7), (0.0, None): ReLU(), (None, None): Identity()}.get((lo, hi))
+    if expected is not None:
+        assert net.layers[0].activation == expected
+
+
+def test_clip_bounds_from_constant_nodes(rng):
+    nodes = [
+        helper.make_node("Constant", [], ["lo"], value_float=-1.0),
+        helper.make_node("Constant", [], ["hi"], value=tensor("hi", 2.0)),
+        helper.make_node("Constant", [], ["W"], value=tensor("W", rng.normal(size=(2, 3)))),
+        helper.make_node("Transpose", ["W"], ["Wt"], perm=[1, 0]),  # folded: constant operand
+        helper.make_node("MatMul", ["x", "Wt"], ["a"], name="mm"),
+        helper.make_node("Clip", ["a", "lo", "hi"], ["y"], name="c"),
+    ]
+    net = check_against_ort(make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 2])]), (3,))
+    assert net.layers[0].activation == HardTanh(-1.0, 2.0)
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(0.2, 0.5), (1 / 6, 0.5), (0.5, 0.1), (-0.3, 0.4), (2.0, -1.0), (0.0, 0.7)])
+def test_hard_sigmoid_general(rng, alpha, beta):
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["a"], name="g"),
+             helper.make_node("HardSigmoid", ["a"], ["y"], name="hs", alpha=alpha, beta=beta)]
+    model = make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 3])], [tensor("W", 2 * rng.normal(size=(3, 3)))])
+    net = check_against_ort(model, (3,))
+    if alpha == 1 / 6:
+        assert isinstance(net.layers[0].activation, HardSigmoid)
+
+
+def test_leaky_relu_default_and_attribute(rng):
+    for attrs, alpha in (({}, 0.01), ({"alpha": 0.3}, 0.3)):
+        nodes = [helper.make_node("Gemm", ["x", "W"], ["a"], name="g"),
+                 helper.make_node("LeakyRelu", ["a"], ["y"], name="lr", **attrs)]
+        model = make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 3])], [tensor("W", rng.normal(size=(3, 3)))])
+        assert check_against_ort(model, (3,)).layers[0].activation == LeakyReLU(alpha)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_normalisation_folds_into_first_layer(rng, per_channel):
+    """(x - mean) / std on a (N, 2, 2, 3) image, then Flatten, Gemm, Relu, Gemm: two layers, exact."""
+    mshape = (1, 2, 1, 1) if per_channel else (1,)
+    mean, std = rng.normal(size=mshape), rng.uniform(0.5, 2.0, size=mshape)
+    W1, b1, W2 = rng.normal(size=(4, 12)), rng.normal(size=4), rng.normal(size=(1, 4))
+    nodes = [
+        helper.make_node("Sub", ["x", "mean"], ["xc"], name="sub"),
+        helper.make_node("Div", ["xc", "std"], ["xn"], name="div"),
+        helper.make_node("Mul", ["two", "xn"], ["xs"], name="mul"),
+        helper.make_node("Flatten", ["xs"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "W1", "b1"], ["a1"], name="g1", transB=1),
+        helper.make_node("Dropout", ["a1"], ["d1"], name="drop"),
+        helper.make_node("Relu", ["d1"], ["h1"], name="relu"),
+        helper.make_node("Identity", ["h1"], ["i1"], name="id"),
+        helper.make_node("Gemm", ["i1", "W2"], ["y"], name="g2", transB=1),
+    ]
+    inits = [tensor("mean", mean), tensor("std", std), tensor("two", 2.0), tensor("W1", W1), tensor("b1", b1),
+             tensor("W2", W2)]
+    model = make_model(nodes, [vinfo("x", ["N", 2, 2, 3])], [vinfo("y", ["N", 1])], inits)
+    net = check_against_ort(model, (2, 2, 3))
+    assert net.layer_sizes == (12, 4, 1)
+    # the folded first layer is W1 diag(2 / std) and b1 - W1 (2 mean / std)
+    s = np.broadcast_to(2.0 / std.astype(np.float32).astype(np.float64), (1, 2, 2, 3)).ravel()
+    m = np.broadcast_to(mean.astype(np.float32).astype(np.float64), (1, 2, 2, 3)).ravel()
+    W1f, b1f = W1.astype(np.float32).astype(np.float64), b1.astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(net.layers[0].W, W1f * s, rtol=1e-12)
+    np.testing.assert_allclose(net.layers[0].b, b1f - W1f @ (s * m), rtol=1e-10, atol=1e-12)
+
+
+def test_input_scaling_then_activation_and_trailing_scale(rng):
+    """Sub -> Relu (a diagonal first layer); output scaled by a scalar folds into the last activation."""
+    nodes = [
+        helper.make_node("Sub", ["c", "x"], ["a"], name="sub"),  # input as the second operand: c - x
+        helper.make_node("Relu", ["a"], ["h"], name="relu"),
+        helper.make_node("Gemm", ["h", "W"], ["g"], name="g"),
+        helper.make_node("Relu", ["g"], ["r"], name="relu2"),
+        helper.make_node("Mul", ["r", "s"], ["m"], name="mul"),
+        helper.make_node("Add", ["m", "t"], ["y"], name="add"),
+    ]
+    inits = [tensor("c", rng.normal(size=3)), tensor("W", rng.normal(size=(3, 2))), tensor("s", 0.5),
+             tensor("t", [1.0])]
+    net = check_against_ort(make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 2])], inits), (3,))
+    assert net.layer_sizes == (3, 3, 2)
+    np.testing.assert_array_equal(net.layers[0].W, -np.eye(3))
+    assert net.layers[1].activation == PiecewiseLinear([0.0], [0.0, 0.5], [1.0, 1.0])
+
+
+@pytest.mark.parametrize("target", [[-1, 6], [0, -1], [0, 6], [1, 6]])
+def test_flattening_reshape(rng, target):
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["f"], name="r"),
+             helper.make_node("Gemm", ["f", "W"], ["y"], name="g", transB=1)]
+    inits = [tensor("shape", target, np.int64), tensor("W", rng.normal(size=(2, 6)))]
+    batch = 1 if target[0] == 1 else "N"
+    net = check_against_ort(make_model(nodes, [vinfo("x", [batch, 2, 3])], [vinfo("y", [batch, 2])], inits), (2, 3))
+    assert net.layer_sizes == (6, 2)
+
+
+@pytest.mark.parametrize(
+    ("target", "match"), [([-1, 2, 3], "flattening"), ([-1], "flattening"), ([3, 4], "flattening")]
+)
+def test_non_flat_reshape_is_refused(target, match):
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["y"], name="r")]
+    model = make_model(nodes, [vinfo("x", [2, 6])], [vinfo("y", None)], [tensor("shape", target, np.int64)])
+    with pytest.raises(ValueError, match=match):
+        from_onnx(model)
+
+
+def test_batch_dependent_shape_is_refused():
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"], name="shape_of_x"),
+        helper.make_node("Reshape", ["x", "s"], ["y"], name="r"),
+    ]
+    model = make_model(nodes, [vinfo("x", ["N", 6])], [vinfo("y", ["N", 6])])
+    with pytest.raises(UnsupportedOperationError, match="'Shape'.*shape_of_x.*batch-dependent"):
+        from_onnx(model)
+    # a constant that differs per sample of a static batch
+    nodes = [helper.make_node("Add", ["x", "c"], ["y"], name="add")]
+    model = make_model(nodes, [vinfo("x", [2, 3])], [vinfo("y", [2, 3])], [tensor("c", np.ones((2, 3)))])
+    with pytest.raises(ValueError, match="batch index"):
+        from_onnx(model)
+
+
+@pytest.mark.parametrize(
+    ("op", "extra_inputs", "attrs"),
+    [("Sigmoid", [], {}), ("Conv", ["W"], {}), ("Tanh", [], {}), ("MaxPool", [], {"kernel_shape": [1]})],
+)
+def test_unsupported_op_names_type_and_node(rng, op, extra_inputs, attrs):
+    inits = [tensor("W", rng.normal(size=(1, 1, 1)))] if extra_inputs else []
+    nodes = [
+        helper.make_node("Relu", ["x"], ["h"], name="first"),
+        helper.make_node(op, ["h", *extra_inputs], ["y"], name="the_bad_node", **attrs),
+    ]
+    model = make_model(nodes, [vinfo("x", ["N", 1, 4])], [vinfo("y", None)], inits)
+    with pytest.raises(UnsupportedOperationError, match=f"'{op}'.*'the_bad_node'") as err:
+        from_onnx(model)
+    assert err.value.op_type == op and err.value.node == "the_bad_node"
+    assert isinstance(err.value, ValueError)
+
+
+def test_unsupported_op_on_constants_only_is_named():
+    nodes = [helper.make_node("Sin", ["c"], ["s"], name="sin_of_const"), helper.make_node("Add", ["x", "s"], ["y"])]
+    model = make_model(nodes, [vinfo("x", ["N", 2])], [vinfo("y", ["N", 2])], [tensor("c", [1.0, 2.0])])
+    with pytest.raises(UnsupportedOperationError, match="'Sin'.*sin_of_const"):
+        from_onnx(model)
+
+
+def test_graph_structure_errors(rng):
+    W = tensor("W", rng.normal(size=(2, 2)))
+    branch = [helper.make_node("Gemm", ["x", "W"], ["a"], name="g"), helper.make_node("Add", ["a", "x"], ["y"], name="res")]
+    with pytest.raises(ValueError, match="not a single path.*'x'"):
+        from_onnx(make_model(branch, [vinfo("x", ["N", 2])], [vinfo("y", ["N", 2])], [W]))
+    two_in = [helper.make_node("Add", ["x", "z"], ["y"], name="add")]
+    with pytest.raises(ValueError, match="exactly one input"):
+        from_onnx(make_model(two_in, [vinfo("x", ["N", 2]), vinfo("z", ["N", 2])], [vinfo("y", ["N", 2])]))
+    two_out = [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Relu", ["y"], ["z"])]
+    with pytest.raises(ValueError, match="exactly one output"):
+        from_onnx(make_model(two_out, [vinfo("x", ["N", 2])], [vinfo("y", ["N", 2]), vinfo("z", ["N", 2])]))
+    with pytest.raises(ValueError, match="not the end of the path"):
+        from_onnx(make_model(two_out, [vinfo("x", ["N", 2])], [vinfo("y", ["N", 2])]))
+    square = [helper.make_node("Mul", ["x", "x"], ["y"], name="sq")]
+    with pytest.raises(UnsupportedOperationError, match="twice"):
+        from_onnx(make_model(square, [vinfo("x", ["N", 2])], [vinfo("y", ["N", 2])]))
+    with pytest.raises(ValueError, match="symbolic or unknown feature"):
+        from_onnx(make_model([helper.make_node("Relu", ["x"], ["y"])], [vinfo("x", ["N", "M"])], [vinfo("y", None)]))
+    with pytest.raises(ValueError, match="batch dimension"):
+        from_onnx(make_model([helper.make_node("Relu", ["x"], ["y"])], [vinfo("x", [3])], [vinfo("y", [3])]))
+    flat0 = [helper.make_node("Flatten", ["x"], ["y"], name="f", axis=0)]
+    with pytest.raises(ValueError, match="axis=0"):
+        from_onnx(make_model(flat0, [vinfo("x", ["N", 2, 2])], [vinfo("y", None)]))
+    div = [helper.make_node("Div", ["c", "x"], ["y"], name="inv")]
+    with pytest.raises(UnsupportedOperationError, match="'Div'.*inv"):
+        from_onnx(make_model(div, [vinfo("x", ["N", 2])], [vinfo("y", ["N", 2])], [tensor("c", 1.0)]))
+    train = [helper.make_node("Dropout", ["x", "r", "t"], ["y"], name="d")]
+    inits = [tensor("r", 0.5), tensor("t", True, np.bool_)]
+    with pytest.raises(ValueError, match="training mode"):
+        from_onnx(make_model(train, [vinfo("x", ["N", 2])], [vinfo("y", ["N", 2])], inits))
+
+
+def test_topological_order_is_used(rng):
+    """Nodes listed out of order (allowed by some tools) are walked from the input."""
+    W = rng.normal(size=(3, 2))
+    nodes = [
+        helper.make_node("Relu", ["a"], ["y"], name="relu"),
+        helper.make_node("MatMul", ["x", "W"], ["a"], name="mm"),
+    ]
+    graph = helper.make_graph(nodes, "g", [vinfo("x", ["N", 3])], [vinfo("y", ["N", 2])], [tensor("W", W)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    net = from_onnx(model)
+    X = inputs((3,))
+    np.testing.assert_allclose(net.forward(X), np.maximum(X @ W.astype(np.float32), 0), rtol=1e-12)
+
+
+def test_from_onnx_accepts_path_bytes_and_proto(tmp_path, rng):
+    net = Network([Layer(rng.normal(size=(2, 3)), rng.normal(size=2), ReLU())])
+    model = to_onnx(net, tmp_path / "n.onnx", dtype="float64")
+    for source in (tmp_path / "n.onnx", str(tmp_path / "n.onnx"), model.SerializeToString(), model):
+        assert from_onnx(source) == net
+    with pytest.raises(TypeError):
+        from_onnx(3)
+
+
+# ---------------------------------------------------------------------------------------------
+# to_onnx and round trips
+# ---------------------------------------------------------------------------------------------
+@st.composite
+def activations(draw) -> PiecewiseLinear:
+    kind = draw(st.sampled_from(["ReLU", "LeakyReLU", "HardTanh", "ReLU6", "HardSigmoid", "Identity", "PWL", "clip"]))
+    if kind == "LeakyReLU":
+        return LeakyReLU(draw(st.sampled_from([0.01, 0.2, 0.5, -1.0])))
+    if kind == "HardTanh":
+        lo = draw(st.integers(-4, 2)) / 2
+        return HardTanh(lo, lo + draw(st.integers(1, 4)) / 2)
+    if kind == "clip":
+        t = draw(st.integers(-4, 4)) / 4
+        return draw(st.sampled_from([PiecewiseLinear([t], [0.0, 1.0], [t, 0.0]),
+                                     PiecewiseLinear([t], [1.0, 0.0], [0.0, t])]))
+    if kind == "PWL":
+        return draw(pwl_activations())
+    return {"ReLU": ReLU, "ReLU6": ReLU6, "HardSigmoid": HardSigmoid, "Identity": Identity}[kind]()
+
+
+@st.composite
+def pwl_activations(draw, max_pieces: int = 5) -> PiecewiseLinear:
+    """A random continuous PWL function: distinct breakpoints, any slopes, intercepts by continuity."""
+    n = draw(st.integers(1, max_pieces))
+    t = np.array(sorted(draw(st.sets(st.integers(-12, 12), min_size=n - 1, max_size=n - 1)))) / 4.0
+    a = np.array(draw(st.lists(st.integers(-8, 8), min_size=n, max_size=n))) / 4.0
+    c0 = draw(st.integers(-4, 4)) / 2.0
+    c = c0 + np.concatenate([[0.0], np.cumsum((a[:-1] - a[1:]) * t)])
+    return PiecewiseLinear(t, a, c)
+
+
+@st.composite
+def networks(draw, max_layers: int = 4) -> Network:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    sizes = draw(st.lists(st.integers(1, 6), min_size=2, max_size=max_layers + 1))
+    return Network([Layer(rng.normal(scale=1.5, size=(o, i)), rng.normal(size=o), draw(activations()))
+                    for i, o in zip(sizes[:-1], sizes[1:])])
+
+
+@HYP
+@given(networks())
+def test_to_onnx_runs_in_onnxruntime(net):
+    X = np.random.default_rng(0).normal(scale=2.0, size=(100, net.n_inputs))
+    for dtype, tol in (("float64", {"rtol": 1e-12, "atol": 1e-12}), ("float32", F32)):
+        model = to_onnx(net, dtype=dtype)
+        onnx.checker.check_model(model, full_check=True)
+        np.testing.assert_allclose(run_ort(model, X), net.forward(X), **tol)
+
+
+@HYP
+@given(networks())
+def test_round_trip_through_onnx(net):
+    assert from_onnx(to_onnx(net, dtype="float64")) == net  # exact, activations by value and by name
+    back = from_onnx(to_onnx(net))  # float32: parameters rounded to float32, activations recovered
+    assert back.layer_sizes == net.layer_sizes
+    np.testing.assert_allclose(back.parameters(), net.parameters().astype(np.float32), rtol=0, atol=0)
+    for a, b in zip(net.layers, back.layers):
+        assert type(a.activation) is type(b.activation)
+        np.testing.assert_allclose(b.activation.breakpoints, a.activation.breakpoints, rtol=1e-6)
+        np.testing.assert_allclose(b.activation.slopes, a.activation.slopes, rtol=1e-6)
+        np.testing.assert_allclose(b.activation.intercepts, a.activation.intercepts, rtol=1e-6, atol=1e-6)
+
+
+def test_to_onnx_operators_and_dynamic_batch(tmp_path):
+    rng = np.random.default_rng(0)
+    acts = [ReLU(), LeakyReLU(0.1), HardTanh(-1, 2), HardSigmoid(), PiecewiseLinear([0, 1], [1, -1, 0.5], [0, 2, 0.5]),
+            Identity()]
+    net = Network([Layer(rng.normal(size=(3, 3)), rng.normal(size=3), a) for a in acts])
+    model = to_onnx(net, tmp_path / "net.onnx")
+    ops = [(n.domain, n.op_type) for n in model.graph.node]
+    assert ops == [("", "Gemm"), ("", "Relu"), ("", "Gemm"), ("", "LeakyRelu"), ("", "Gemm"), ("", "Clip"),
+                   ("", "Gemm"), ("", "HardSigmoid"), ("", "Gemm"), ("ai.nnblocks", "PiecewiseLinear"), ("", "Gemm")]
+    assert (tmp_path / "net.onnx").exists()
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and dims[1].dim_value == 3
+    for n in (1, 7):
+        X = rng.normal(size=(n, 3))
+        np.testing.assert_allclose(run_ort(model, X), net.forward(X), **F32)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        to_onnx(net, dtype="int32")
+
+
+def test_pwl_export_keeps_many_kinks_exact():
+    """Lemma 4 (iii) activation of Goerigk & Kurtz through the ONNX function, checked at and between kinks."""
+    pwl = PiecewiseLinear([0.0, 0.5, 1.0], [-1.0, 1.0, -1.0, 1.0], [0.0, 0.0, 1.0, -1.0])
+    net = Network([Layer(np.eye(1), np.zeros(1), pwl)])
+    z = np.linspace(-2, 3, 101).reshape(-1, 1)
+    np.testing.assert_allclose(run_ort(to_onnx(net, dtype="float64"), z), pwl(z), rtol=0, atol=1e-15)
+
+
+def test_save_and_load_network_by_suffix(tmp_path, rng):
+    net = Network([Layer(rng.normal(size=(4, 3)), rng.normal(size=4), LeakyReLU(0.3)),
+                   Layer(rng.normal(size=(2, 4)), rng.normal(size=2), HardTanh(-1.0, 1.0))])
+    save_network(net, tmp_path / "n.npz")
+    assert load_network(tmp_path / "n.npz") == net
+    save_network(net, tmp_path / "n.onnx")
+    back = load_network(str(tmp_path / "n.onnx"))
+    np.testing.assert_allclose(back.parameters(), net.parameters(), rtol=1e-6)
+    assert [type(layer.activation) for layer in back.layers] == [LeakyReLU, HardTanh]
+    with pytest.raises(ValueError, match=r"\.onnx, \.npz"):
+        save_network(net, tmp_path / "n.pt")
+    with pytest.raises(ValueError, match=r"\.onnx, \.npz"):
+        load_network(tmp_path / "n.h5")
+    with pytest.raises(FileNotFoundError):
+        load_network(tmp_path / "missing.onnx")

@@ -1,0 +1,249 @@
+"""NetworkUncertaintySet: membership, radius quantile, and the adversarial problem max_{c in U} c'x.
+
+Exact oracles come from Lemma 4 of Goerigk & Kurtz (ellipsoid: closed form; polyhedron: one LP; binary
+polytope: enumeration). On small networks all activation patterns are enumerated, so the pattern method
+over all of them is exact and must agree with the mixed-integer program of Theorem 3.
+"""
+
+from __future__ import annotations
+
+import itertools
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from nnblocks.activations import Identity, ReLU
+from nnblocks.network import Layer, Network
+from nnblocks.robust import NetworkUncertaintySet, UncertaintySet, WorstCase
+from nnblocks.robust.lemma4 import binary_polytope_network, ellipsoid_network, polyhedron_network
+from tests.conftest import shared_data
+
+TOL = 1e-6
+
+
+def _random_net(rng, sizes, bias=True):
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        act = Identity() if k == len(sizes) - 2 else ReLU()
+        b = rng.normal(size=n_out) if bias else np.zeros(n_out)
+        layers.append(Layer(rng.normal(size=(n_out, n_in)), b, act))
+    return Network(layers)
+
+
+def _small_set(seed=0, norm=2, q=0.6):
+    rng = np.random.default_rng(seed)
+    net = _random_net(rng, (2, 5, 4, 2))
+    data = rng.uniform(-1, 1, size=(300, 2))
+    center = net.forward(data).mean(axis=0)
+    return NetworkUncertaintySet.from_quantile(net, center, data, q, norm=norm)
+
+
+def _all_patterns(net):
+    n = sum(layer.n_out for layer in net.layers if layer.activation.n_pieces > 1)
+    return np.array(list(itertools.product((0, 1), repeat=n)), dtype=np.int64)
+
+
+def _check_member(U, wc, x):
+    assert isinstance(wc, WorstCase)
+    assert U.contains(wc.scenario, tol=TOL)
+    assert wc.value == pytest.approx(float(wc.scenario @ x), rel=1e-12, abs=1e-12)
+
+
+# -- membership and the radius ---------------------------------------------------------------
+def test_from_quantile_radius_is_numpy_quantile_and_domain_is_box_of_inside_points():
+    U = _small_set(seed=0, q=0.7)
+    r = np.linalg.norm(U.network.forward(U.data) - U.center, axis=1)
+    assert U.radius == np.quantile(r, 0.7)
+    np.testing.assert_allclose(U.radii(U.data), r)
+    inside = U.data[r <= U.radius]
+    np.testing.assert_array_equal(U.domain[0], inside.min(axis=0))
+    np.testing.assert_array_equal(U.domain[1], inside.max(axis=0))
+    assert np.mean(U.contains(U.data)) == pytest.approx(0.7, abs=0.01)
+    assert isinstance(U, UncertaintySet) and U.dim == 2
+
+
+@pytest.mark.parametrize("norm, ord_", [(1, 1), (2, 2), ("inf", np.inf)])
+def test_radii_and_contains_follow_the_norm(norm, ord_, rng):
+    U = _small_set(seed=3, norm=norm)
+    C = rng.uniform(-2, 2, size=(50, 2))
+    expected = np.linalg.norm(U.network.forward(C) - U.center, ord=ord_, axis=1)
+    np.testing.assert_allclose(U.radii(C), expected)
+    np.testing.assert_array_equal(U.contains(C), expected <= U.radius + TOL * max(1, U.radius))
+    assert U.contains(C[0]) == bool(expected[0] <= U.radius + TOL * max(1, U.radius))
+
+
+def test_bad_input_is_named():
+    net = _random_net(np.random.default_rng(0), (2, 3, 2))
+    with pytest.raises(ValueError, match="center"):
+        NetworkUncertaintySet(net, np.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="radius"):
+        NetworkUncertaintySet(net, np.zeros(2), -1.0)
+    with pytest.raises(ValueError, match="norm"):
+        NetworkUncertaintySet(net, np.zeros(2), 1.0, norm=3)
+    U = NetworkUncertaintySet(net, np.zeros(2), 1.0)
+    with pytest.raises(ValueError, match="needs points"):
+        U.worst_case(np.ones(2))
+    with pytest.raises(ValueError, match="x must have 2"):
+        U.worst_case(np.ones(3), points=np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="unknown method"):
+        U.worst_case(np.ones(2), method="magic", points=np.zeros((1, 2)))
+
+
+# -- Lemma 4 oracles -------------------------------------------------------------------------
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_ellipsoid_network_patterns_match_closed_form(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 5))
+    B = rng.normal(size=(n, n))
+    Sigma = B @ B.T + 0.5 * np.eye(n)
+    a = rng.normal(size=n) * 3
+    x = rng.normal(size=n)
+    net, center, R = ellipsoid_network(Sigma, a)
+    U = NetworkUncertaintySet(net, center, R)
+    C = a + rng.normal(size=(200, n))  # membership equals the quadratic form
+    quad = np.einsum("ij,jk,ik->i", C - a, Sigma, C - a)
+    np.testing.assert_array_equal(U.contains(C, tol=0), quad <= 1)
+    wc = U.worst_case(x, points=a[None, :])
+    expected = a @ x + np.sqrt(x @ np.linalg.solve(Sigma, x))
+    assert wc.value == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    _check_member(U, wc, x)
+    assert wc.stats["n_patterns"] == 1
+
+
+def _bounded_polyhedron(rng, n, p):
+    A = np.vstack([rng.normal(size=(p, n)), np.eye(n), -np.eye(n)])
+    b = np.concatenate([rng.uniform(0.5, 2.0, size=p), np.full(2 * n, 3.0)])
+    return A, b
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_polyhedron_network_patterns_match_lp(seed):
+    rng = np.random.default_rng(seed)
+    n, p = int(rng.integers(2, 5)), int(rng.integers(1, 6))
+    A, b = _bounded_polyhedron(rng, n, p)
+    net, center, R = polyhedron_network(A, b)
+    U = NetworkUncertaintySet(net, center, R)
+    C = rng.uniform(-4, 4, size=(300, n))
+    np.testing.assert_array_equal(U.contains(C, tol=0), np.all(C @ A.T <= b, axis=1))
+    x = rng.normal(size=n)
+    lp = linprog(-x, A_ub=A, b_ub=b, bounds=[(None, None)] * n, method="highs")
+    inside = np.zeros((1, n))  # b > 0, so 0 is inside; every point of U has the all-inactive pattern
+    wc = U.worst_case(x, points=inside)
+    assert wc.value == pytest.approx(-lp.fun, rel=1e-6, abs=1e-6)
+    _check_member(U, wc, x)
+
+
+def test_binary_polytope_network_patterns_over_its_points_find_the_best_point(rng):
+    n = 5
+    A = rng.integers(0, 3, size=(2, n)).astype(float)
+    c0 = np.array([1, 0, 1, 1, 0], dtype=float)
+    b = A @ c0
+    net, center, R = binary_polytope_network(A, b)
+    U = NetworkUncertaintySet(net, center, R)
+    cube = np.array(list(itertools.product((0.0, 1.0), repeat=n)))
+    members = cube[np.all(np.isclose(cube @ A.T, b), axis=1)]
+    np.testing.assert_array_equal(U.contains(cube, tol=0), np.all(np.isclose(cube @ A.T, b), axis=1))
+    assert not U.contains(c0 + 0.3)
+    x = rng.normal(size=n)
+    wc = U.worst_case(x, points=members)
+    assert wc.value == pytest.approx(np.max(members @ x), abs=1e-6)
+    _check_member(U, wc, x)
+
+
+# -- the pattern method over all patterns of small networks ---------------------------------------
+@pytest.mark.parametrize("norm", [2, 1, "inf"])
+def test_all_patterns_bound_every_sampled_member(norm, rng):
+    U = _small_set(seed=0, norm=norm)
+    grid = rng.uniform(U.domain[0], U.domain[1], size=(20_000, 2))
+    members = grid[U.contains(grid, tol=0)]
+    for _ in range(5):
+        x = rng.normal(size=2)
+        wc = U.worst_case(x, patterns=_all_patterns(U.network))
+        _check_member(U, wc, x)
+        assert wc.value >= np.max(members @ x) - 1e-7
+        data = U.worst_case(x)  # only the patterns of the data inside U
+        assert data.value <= wc.value + 1e-7
+        assert data.value >= np.max(U.data[U.contains(U.data, tol=0)] @ x) - 1e-9
+
+
+def test_pattern_stats_and_reuse_of_duals_skip_patterns():
+    U = _small_set(seed=4, q=0.9)
+    x = np.array([1.0, 0.3])
+    first = U.worst_case(x)
+    again = U.worst_case(x)
+    assert first.stats["n_patterns"] == len(U.patterns())
+    assert first.stats["n_solved"] + first.stats["n_skipped"] + first.stats["n_infeasible"] == len(U.patterns())
+    assert len(first.stats["pattern_times"]) == first.stats["n_solved"]
+    assert again.value == pytest.approx(first.value, rel=1e-9, abs=1e-9)
+    assert again.stats["n_skipped"] >= len(U.patterns()) - 1  # the duals of the first call prove the rest
+    assert first.status == "feasible" and first.bound is None
+    assert first.stats["patterns_bound"] >= first.value - 1e-9
+
+
+def test_unbounded_region_without_domain_is_an_error():
+    net = Network([Layer(np.array([[1.0, 0.0]]), np.zeros(1), ReLU())])
+    U = NetworkUncertaintySet(net, np.zeros(1), 1.0)  # U = {c : c_1 <= 1}, c_2 free
+    with pytest.raises(ValueError, match="unbounded"):
+        U.worst_case(np.array([0.0, 1.0]), points=np.zeros((1, 2)))
+    bounded = NetworkUncertaintySet(net, np.zeros(1), 1.0, domain=([-5, -5], [5, 5]))
+    x = np.array([1.0, 1.0])
+    # the point 0 has the inactive pattern (region c_1 <= 0); both patterns together reach c = (1, 5)
+    assert bounded.worst_case(x, points=np.zeros((1, 2))).value == pytest.approx(5.0, abs=1e-6)
+    assert bounded.worst_case(x, patterns=[[0], [1]]).value == pytest.approx(6.0, abs=1e-6)
+
+
+# -- executors ---------------------------------------------------------------------------------
+def _serial_and(executor_results, U, xs):
+    for x, par in zip(xs, executor_results):
+        ser = U.worst_case(x)
+        assert par.value == pytest.approx(ser.value, rel=1e-8, abs=1e-8)
+        _check_member(U, par, x)
+
+
+def test_process_pool_gives_the_serial_result(rng):
+    U = _small_set(seed=3, q=0.9)
+    V = _small_set(seed=3, q=0.9)
+    xs = [rng.normal(size=2) for _ in range(3)]
+    with ProcessPoolExecutor(2) as pool:
+        par = [V.worst_case(x, executor=pool, n_batches=3) for x in xs]
+    _serial_and(par, U, xs)
+
+
+def test_dask_executor_gives_the_serial_result(rng):
+    distributed = pytest.importorskip("distributed")
+    U = _small_set(seed=6, q=0.9)
+    V = _small_set(seed=6, q=0.9)
+    xs = [rng.normal(size=2) for _ in range(3)]
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cl,
+        distributed.Client(cl) as client,
+    ):
+        par = [V.worst_case(x, executor=client.get_executor()) for x in xs]
+    _serial_and(par, U, xs)
+
+
+# -- the authors' 2-D instances ------------------------------------------------------------------
+@pytest.mark.shared_data
+@pytest.mark.parametrize("type_, instance", [(1, 26), (2, 21), (3, 21)])
+def test_authors_2d_instances(type_, instance):
+    from nnblocks.datasets.ro_dnn import load_instance
+
+    inst = load_instance(shared_data("ro-dnn"), 2, type_, instance)
+    U = NetworkUncertaintySet.from_quantile(inst.network, inst.center, inst.train, 0.9)
+    r = np.linalg.norm(inst.network.forward(inst.train) - inst.center, axis=1)
+    assert U.radius == np.quantile(r, 0.9)
+    assert np.sum(r <= U.radius) == 450
+    pset = U.patterns()
+    assert 1 <= len(pset) <= 450 and pset.counts.sum() == 450
+    assert np.all(U.contains(pset.representatives, tol=0))
+    x = np.array([1.0, -0.5])
+    wc = U.worst_case(x)
+    _check_member(U, wc, x)
+    assert wc.value >= np.max(inst.train[r <= U.radius] @ x) - 1e-9
+    assert np.all(wc.scenario >= U.domain[0] - 1e-7) and np.all(wc.scenario <= U.domain[1] + 1e-7)

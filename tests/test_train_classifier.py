@@ -1,0 +1,123 @@
+"""Training dense ReLU classifiers, and the shipped Fashion-MNIST networks against their card."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import ROOT, shared_data
+
+from nnblocks import Identity, Network, ReLU
+from nnblocks.datasets import fashion_mnist, load_shipped, shipped_model
+from nnblocks.metrics import accuracy, d_in, d_osd
+from nnblocks.train import classifier
+
+torch = pytest.importorskip("torch")
+
+CARD = ROOT / "models" / "fashion-mnist" / "card.json"
+
+
+def _blobs(seed: int = 0, n: int = 600, dim: int = 5, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """k well separated Gaussian blobs in [0, 1]^dim."""
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(0.15, 0.85, size=(k, dim))
+    while min(np.linalg.norm(a - b) for i, a in enumerate(centers) for b in centers[i + 1 :]) < 0.4:
+        centers = rng.uniform(0.15, 0.85, size=(k, dim))
+    y = rng.integers(0, k, size=n)
+    X = np.clip(centers[y] + 0.04 * rng.normal(size=(n, dim)), 0, 1)
+    return X, y
+
+
+def _torch_forward(net: Network, X: np.ndarray) -> np.ndarray:
+    """Independent evaluation of ``net`` as a float64 torch module (nn.Linear + nn.ReLU)."""
+    modules = []
+    for layer in net.layers:
+        linear = torch.nn.Linear(layer.n_in, layer.n_out).double()
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(np.array(layer.W)))
+            linear.bias.copy_(torch.from_numpy(np.array(layer.b)))
+        modules.append(linear)
+        if isinstance(layer.activation, ReLU):
+            modules.append(torch.nn.ReLU())
+    with torch.no_grad():
+        return torch.nn.Sequential(*modules)(torch.from_numpy(X)).numpy()
+
+
+def test_trains_an_accurate_deterministic_relu_network():
+    X, y = _blobs()
+    kw = dict(hidden=(8, 8), epochs=30, lr=0.05, batch_size=16, progress=False)
+    net = classifier(X, y, seed=3, **kw)
+    assert isinstance(net, Network)
+    assert net.layer_sizes == (5, 8, 8, 3)
+    assert all(isinstance(layer.activation, ReLU) for layer in net.layers)  # Definition 2.1: output too
+    assert all(layer.W.dtype == np.float64 for layer in net.layers)
+    assert accuracy(net, X, y) > 0.95
+    assert np.all(net.forward(X) >= 0)
+    assert classifier(X, y, seed=3, **kw) == net  # same seed, same network
+    assert classifier(X, y, seed=4, **kw) != net
+    np.testing.assert_allclose(net.forward(X), _torch_forward(net, X), rtol=1e-12, atol=1e-12)
+
+
+def test_affine_output_layer():
+    X, y = _blobs(1)
+    net = classifier(X, y, hidden=(6,), epochs=20, batch_size=16, output_relu=False, progress=False)
+    assert isinstance(net.layers[-1].activation, Identity)
+    assert isinstance(net.layers[0].activation, ReLU)
+    assert accuracy(net, X, y) > 0.95
+
+
+def test_bad_training_input():
+    X, y = _blobs()
+    with pytest.raises(ValueError, match="shape"):
+        classifier(X, y[:-1], progress=False)
+    with pytest.raises(ValueError, match="class labels"):
+        classifier(X, y - 1, progress=False)
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        classifier(Xn, y, progress=False)
+    with pytest.raises(ValueError, match="n_classes"):
+        classifier(X, y, n_classes=2, progress=False)
+    with pytest.raises(ValueError, match="hidden"):
+        classifier(X, y, hidden=(0,), progress=False)
+
+
+# -- shipped models ---------------------------------------------------------------------------------------
+def _card() -> dict:
+    if not CARD.exists():
+        pytest.skip("no card.json next to the shipped models")
+    return json.loads(CARD.read_text())
+
+
+def test_shipped_onnx_equals_npz():
+    ort = pytest.importorskip("onnxruntime")
+    X = np.random.default_rng(0).uniform(size=(20, 784))
+    for name in _card()["networks"]:
+        net = load_shipped(name)
+        assert net.layer_sizes == (784, 8, 8, 8, 10)
+        session = ort.InferenceSession(str(shipped_model(name, ".onnx")))
+        feed = {session.get_inputs()[0].name: X.astype(np.float64)}
+        if "float)" in session.get_inputs()[0].type:  # a float32 export
+            feed = {session.get_inputs()[0].name: X.astype(np.float32)}
+        np.testing.assert_allclose(session.run(None, feed)[0], net.forward(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_shipped_models_match_their_card():
+    card = _card()
+    path = shared_data("fashion-mnist")
+    Xtr, ytr = fashion_mnist(path, "train")
+    Xte, yte = fashion_mnist(path, "test")
+    nominal = load_shipped("nominal")
+    eps = card.get("outer_sampling", {}).get("eps", 0.2)
+    for name, entry in card["networks"].items():
+        net = load_shipped(name)
+        assert accuracy(net, Xte, yte) == pytest.approx(entry["test_accuracy"], abs=1e-12), name
+        assert accuracy(net, Xtr, ytr) == pytest.approx(entry["train_accuracy"], abs=1e-12), name
+        assert d_osd(net, nominal, Xtr[:50]) == pytest.approx(entry["d_osd"], abs=1e-12), name
+        assert d_in(net, nominal) == pytest.approx(entry["d_in"], rel=1e-12), name
+        assert entry["test_accuracy"] > 0.8, name
+        if name.startswith("outer"):
+            assert entry["d_osd"] < eps, name  # a member of U^osd_eps(nominal), Definition 3.4
