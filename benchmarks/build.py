@@ -80,12 +80,12 @@ def fj_wrapper(m: pyo.ConcreteModel, x: list, y: list, x_bar: np.ndarray, target
     m.obj = pyo.Objective(expr=sum(m.d.values()), sense=pyo.minimize)
 
 
-def build_nnblocks(net: Network) -> tuple[pyo.ConcreteModel, list, list, float]:
+def build_nnblocks(net: Network, bounds: str = "interval") -> tuple[pyo.ConcreteModel, list, list, float]:
     m = pyo.ConcreteModel()
     m.x = pyo.Var(range(net.n_inputs), bounds=(0.0, 1.0))
     start = time.perf_counter()
     m.nn = NetworkBlock()
-    m.nn.build(net, inputs=m.x)
+    m.nn.build(net, inputs=m.x, bounds=bounds)
     elapsed = time.perf_counter() - start
     return m, m.nn.inputs, m.nn.outputs, elapsed
 
@@ -119,9 +119,8 @@ def build_omlt(net: Network) -> tuple[pyo.ConcreteModel, list, list, float]:
     return m, x, y, elapsed
 
 
-def run(net_label: str, net: Network, origin: str, tool: str, time_limit: float, gamma: float, solver: str) -> dict:
-    builder = build_nnblocks if tool == "nnblocks" else build_omlt
-    m, x, y, build_s = builder(net)
+def run(net_label, net, origin, tool, time_limit, gamma, solver, bounds="interval") -> dict:
+    m, x, y, build_s = build_nnblocks(net, bounds) if tool == "nnblocks" else build_omlt(net)
     x_bar, target = image_and_target(net)
     fj_wrapper(m, x, y, x_bar, target, gamma)
     size = model_size(m)
@@ -129,6 +128,7 @@ def run(net_label: str, net: Network, origin: str, tool: str, time_limit: float,
         "network": net_label,
         "weights": origin,
         "tool": tool,
+        "bounds": bounds if tool == "nnblocks" else "omlt interval",
         "build_s": build_s,
         "n_vars": size.n_vars,
         "n_binaries": size.n_binaries,
@@ -159,10 +159,11 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per FJ solve (0: build only)")
     ap.add_argument("--gamma", type=float, default=0.1, help="margin y_target - y_j")
     ap.add_argument("--solver", default="highs")
+    ap.add_argument("--bounds", default="interval", choices=["interval", "lp"], help="nnblocks' bounds")
     ap.add_argument("--json", type=Path, default=None, help="write one record per network and tool")
     args = ap.parse_args()
     tools = args.tools.split(",")
-    console = Console()
+    console = Console(width=160)
     # warm-up: imports and first-use costs are not part of a build
     warm = he_network([4, 3, 2])
     for tool in tools:
@@ -170,7 +171,7 @@ def main() -> None:
     records = []
     for label, net, origin in networks(args.networks.split(",")):
         for tool in tools:
-            rec = run(label, net, origin, tool, args.time_limit, args.gamma, args.solver)
+            rec = run(label, net, origin, tool, args.time_limit, args.gamma, args.solver, args.bounds)
             records.append(rec)
             console.log(f"{label} {tool}: build {rec['build_s']:.2f} s, status {rec['status']}")
     table = Table(title=f"FJ model, input box [0,1]^784, {args.solver}, time limit {args.time_limit:g} s")

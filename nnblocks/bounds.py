@@ -395,37 +395,41 @@ def _greedy(rate: np.ndarray, cap: np.ndarray, order: np.ndarray, rest: float) -
 
 
 def _l2_lagrangian(
-    W: np.ndarray, dlo: np.ndarray, dhi: np.ndarray, radius: float, iterations: int = 40
+    W: np.ndarray, dlo: np.ndarray, dhi: np.ndarray, radius: float, iterations: int = 20
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of W d over {d : dlo <= d <= dhi, ||d||_2 <= radius} by Lagrangian duality (finite dlo, dhi).
 
     For every lambda > 0, max_d w^T d <= g(lambda) = lambda r^2 + sum_i max_{d_i in [dlo_i, dhi_i]}
-    (w_i d_i - lambda d_i^2), attained at d_i = clip(w_i / (2 lambda), dlo_i, dhi_i) (weak duality, so
-    every lambda gives a valid bound). g is convex; lambda is found by bisection (in log scale) on
-    g'(lambda) = r^2 - ||d(lambda)||^2. Exact in the limit; vectorised over the rows of W.
+    (w_i d_i - lambda d_i^2), attained at d_i = clip(mu w_i, dlo_i, dhi_i) with mu = 1 / (2 lambda)
+    (weak duality: every lambda gives a valid bound). g is convex; its minimiser solves
+    ||d(mu)||_2 = r, found by bisection on log(mu) between r / ||w||_2 (no coordinate clipped yet, so
+    ||d|| <= r when 0 lies in the box) and max_i |d_i bound| / |w_i| (all coordinates clipped).
+    Exact in the limit; vectorised over the rows of W.
     """
     r2 = radius * radius
+    absW = np.abs(W)
+    wnorm = np.sqrt((W * W).sum(axis=1, keepdims=True))
+    nz = absW > 0
     out = []
     for w in (W, -W):  # max of W d, then max of -W d
-        wabs = np.abs(w).max(axis=1, keepdims=True)
-        wabs = np.where(wabs > 0, wabs, 1.0)
-        dmax = np.maximum(np.abs(dlo), np.abs(dhi)).max(initial=0.0)
-        # bracket: at lambda_lo the ball binds unless the box is inside it; at lambda_hi ||d|| <= r
-        log_lo = np.log(wabs / (2.0 * max(dmax, radius, 1e-300))) - 1.0
-        log_hi = np.log(wabs * np.sqrt(W.shape[1]) / (2.0 * max(radius, 1e-300))) + 1.0
-        log_lo = np.broadcast_to(log_lo, (W.shape[0], 1)).copy()
-        log_hi = np.broadcast_to(log_hi, (W.shape[0], 1)).copy()
+        cap = np.where(w > 0, np.abs(dhi), np.abs(dlo))
+        with np.errstate(divide="ignore"):
+            mu_sat = np.where(nz, cap / np.where(nz, absW, 1.0), 0.0).max(axis=1, keepdims=True)
+        log_lo = np.log(np.maximum(radius, 1e-300) / np.where(wnorm > 0, wnorm, 1.0))
+        log_hi = np.log(np.maximum(mu_sat, np.exp(log_lo)))
         for _ in range(iterations):
             mid = 0.5 * (log_lo + log_hi)
-            d = np.clip(w / (2.0 * np.exp(mid)), dlo, dhi)
+            d = np.clip(w * np.exp(mid), dlo, dhi)
             inside = (d * d).sum(axis=1, keepdims=True) <= r2
-            log_hi = np.where(inside, mid, log_hi)
-            log_lo = np.where(inside, log_lo, mid)
-        lam = np.exp(log_hi)
-        d = np.clip(w / (2.0 * lam), dlo, dhi)
+            log_lo = np.where(inside, mid, log_lo)
+            log_hi = np.where(inside, log_hi, mid)
+        mu = np.exp(log_hi)
+        lam = 1.0 / (2.0 * mu)
+        d = np.clip(w * mu, dlo, dhi)
         g = lam[:, 0] * r2 + np.sum(w * d - lam * d * d, axis=1)
         scale = lam[:, 0] * r2 + np.sum(np.abs(w * d) + lam * d * d, axis=1)
-        out.append(g + _pad(W.shape[1], scale))
+        g = np.where(wnorm[:, 0] > 0, g + _pad(W.shape[1], scale), 0.0)
+        out.append(g)
     return -out[1], out[0]
 
 
@@ -525,7 +529,7 @@ def compute_bounds(
 # LP tightening
 # ---------------------------------------------------------------------------------------------
 _MAX_SLOPE = 1e7  # relaxation lines steeper than this (near-degenerate intervals) are dropped: still sound
-_KELLEY_ROUNDS = 25  # tangent cuts of the L2 ball added per objective at most
+_KELLEY_ROUNDS = 2  # tangent cuts of the L2 ball added per objective at most (each costs a re-solve)
 
 
 def _majorants(
@@ -794,6 +798,7 @@ class _LayerLP:
         return total - pad if np.isfinite(pad) else -np.inf
 
     def _add_cut(self, d: np.ndarray) -> None:
+        """Tangent cut g^T (x - c) <= r of the L2 ball at the point c + r g, g = d / ||d||."""
         g = d / np.linalg.norm(d)
         coef = np.concatenate([g, -g])
         self.cuts.append(coef)
@@ -863,9 +868,9 @@ def _lp_tighten(
         raise ValueError(f"passes must be >= 1, got {passes}")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be positive, got {time_limit}")
-    # Without output constraints the first layer's interval is already the exact range over the box,
-    # the box ∩ Linf ball and the box ∩ L1 ball, and a second pass reproduces the first.
-    first = 0 if (out_rows is not None or dom.norm == 2) else 1
+    # Without output constraints the first layer's interval is already the exact range over the domain
+    # (up to the bisection of the L2 case), and a second pass reproduces the first.
+    first = 0 if out_rows is not None else 1
     n_passes = int(passes) if out_rows is not None else 1
     n_lps = 0
     for _ in range(n_passes):

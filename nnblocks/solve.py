@@ -208,10 +208,10 @@ def problem_class(model) -> str:
 
 # Measured defaults (see docs/solving.md): SCIP is several times faster than HiGHS on the big-M ReLU MILPs
 # of this library; HiGHS is the fastest for LPs and convex QP objectives but accepts no quadratic
-# constraints and no integer QPs.
+# constraints and no integer QPs (and APPSI's HiGHS takes no quadratic objective: QPs go to the new `highs`).
 _DEFAULTS = {
     "LP": "appsi_highs",
-    "QP": "appsi_highs",
+    "QP": "highs",
     "MILP": "scip_direct",
     "MIQP": "scip_direct",
     "QCP": "scip_direct",
@@ -503,7 +503,17 @@ _NEW_KIND = {
 }
 
 
+def _reset_highs_threads(name: str, threads) -> None:
+    """HiGHS fixes its thread pool at first use and refuses another ``threads`` value afterwards; resetting
+    the global scheduler lets each solve choose (not safe while another HiGHS solve runs in this process)."""
+    if threads is not None and _family(name) == "highs":
+        import highspy
+
+        highspy.Highs.resetGlobalScheduler(True)
+
+
 def _solve_new(opt, model, name, time_limit, mip_gap, threads, tee, solver_options) -> SolveResult:
+    _reset_highs_threads(name, threads)
     kwargs: dict[str, Any] = dict(tee=tee, load_solutions=False, raise_exception_on_nonoptimal_result=False)
     if time_limit is not None:
         kwargs["time_limit"] = time_limit
@@ -518,8 +528,8 @@ def _solve_new(opt, model, name, time_limit, mip_gap, threads, tee, solver_optio
         kwargs["solver_options"] = dict(solver_options)
     try:
         res = opt.solve(model, **kwargs)
-    except Exception as exc:  # a solver crash is reported as a status, not raised
-        return SolveResult(SolveStatus.ERROR, None, None, None, 0.0, name, None, f"exception: {exc!r}", exc)
+    except Exception as exc:  # the interface rejected the model (e.g. an expression type it cannot take)
+        raise SolverError(f"solver {name!r} could not solve the model: {exc}") from exc
     kind = _NEW_KIND.get(res.termination_condition, "other")
     has_sol = kind not in _NO_SOLUTION_KINDS and res.solution_status in (
         _NewSolutionStatus.optimal,
@@ -560,6 +570,7 @@ _APPSI_KIND = {
 
 
 def _solve_appsi(opt, model, name, time_limit, mip_gap, threads, tee, solver_options) -> SolveResult:
+    _reset_highs_threads(name, threads)
     cfg = opt.config
     cfg.stream_solver = tee
     cfg.load_solution = False
@@ -582,7 +593,7 @@ def _solve_appsi(opt, model, name, time_limit, mip_gap, threads, tee, solver_opt
     try:
         res = opt.solve(model)
     except Exception as exc:
-        return SolveResult(SolveStatus.ERROR, None, None, None, 0.0, name, None, f"exception: {exc!r}", exc)
+        raise SolverError(f"solver {name!r} could not solve the model: {exc}") from exc
     kind = _APPSI_KIND.get(res.termination_condition, "other")
     has_sol = kind not in _NO_SOLUTION_KINDS and res.best_feasible_objective is not None
     if has_sol:
@@ -635,7 +646,7 @@ def _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_op
             opt.set_instance(model)
         res = opt.solve(model, tee=tee, load_solutions=False)
     except Exception as exc:
-        return SolveResult(SolveStatus.ERROR, None, None, None, 0.0, name, None, f"exception: {exc!r}", exc)
+        raise SolverError(f"solver {name!r} could not solve the model: {exc}") from exc
     tc = res.solver.termination_condition
     kind = _LEGACY_KIND.get(tc, "other")
     has_sol = False

@@ -64,15 +64,15 @@ def random_domain(rng: np.random.Generator, n: int, norm) -> InputDomain:
 
 
 def sample_domain(rng: np.random.Generator, dom: InputDomain, n_samples: int = N_SAMPLES) -> np.ndarray:
-    """Points of the domain: uniform in the box (kept if in the ball), points of the ball projected onto
-    the box (with the center inside the box, projection moves every coordinate towards the center, so it
-    stays in the ball), and extreme points (box vertices, ball vertices / sphere points, projected)."""
+    """Points of the domain: uniform in the box ∩ [c - r, c + r] (kept if in the ball), points of the
+    ball projected onto the box (with the center inside the box, projection moves every coordinate towards
+    the center, so it stays in the ball), and extreme points (box vertices, ball vertices / sphere points,
+    projected)."""
     n = dom.dim
     lo, hi = dom.lower, dom.upper
     m = n_samples // 4
-    pts = [rng.uniform(lo, hi, size=(m, n))]
-    verts = np.where(rng.random((m, n)) < 0.5, lo, hi)
-    pts.append(verts)
+    elo, ehi = dom.effective_box()
+    pts = [rng.uniform(elo, ehi, size=(m, n)), np.where(rng.random((m, n)) < 0.5, elo, ehi)]
     if dom.center is not None:
         c, r = dom.center, dom.radius
         assert np.all((c >= lo) & (c <= hi))
@@ -88,13 +88,13 @@ def sample_domain(rng: np.random.Generator, dom: InputDomain, n_samples: int = N
         else:
             g = rng.uniform(-1.0, 1.0, size=(m, n))
             extreme = rng.choice([-1.0, 1.0], size=(m, n))
-        inside = c + r * g * rng.random((m, 1)) ** (1.0 / n)
+        inside = c + r * np.tile(g, (2, 1)) * rng.random((2 * m, 1)) ** (1.0 / n)
         pts += [np.clip(inside, lo, hi), np.clip(c + r * extreme, lo, hi)]
     else:
         pts += [rng.uniform(lo, hi, size=(m, n)), np.where(rng.random((m, n)) < 0.5, lo, hi)]
     X = np.concatenate(pts)
     X = X[dom.contains(X, tol=0.0)]
-    assert len(X) > n_samples // 3
+    assert len(X) >= n_samples // 2
     return X
 
 
@@ -269,3 +269,115 @@ def test_invalid_calls():
         compute_bounds(net, (0, 1), method="zonotope")
     with pytest.raises(TypeError, match="domain"):
         compute_bounds(net, "box")
+
+
+# ---------------------------------------------------------------------------------------------
+# LP tightening
+# ---------------------------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    sizes=st.lists(st.integers(1, 6), min_size=3, max_size=5),
+    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4),
+    norm=st.sampled_from([None, 1, 2, "inf"]),
+    only_unstable=st.booleans(),
+)
+def test_lp_bounds_are_sound_and_inside_interval_bounds(seed, sizes, kinds, norm, only_unstable):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, sizes, kinds)
+    dom = random_domain(rng, sizes[0], norm)
+    ib = compute_bounds(net, dom)
+    lb = compute_bounds(net, dom, method="lp", only_unstable=only_unstable)
+    assert lb.method == "lp" and lb.complete and not lb.infeasible
+    for i, l in zip(ib.layers, lb.layers):
+        assert np.all(l.lower >= i.lower) and np.all(l.upper <= i.upper)
+        assert np.all(l.lower <= l.upper)
+        assert np.all(l.post_lower >= i.post_lower) and np.all(l.post_upper <= i.post_upper)
+        assert l.n_stable >= i.n_stable
+    assert_inside(net, lb, sample_domain(rng, dom))
+
+
+def test_lp_hand_computed_triangle_and_hull():
+    # |x| = relu(x) + relu(-x) over [-1, 1]: interval [0, 2], triangle relaxation h_i <= (1 +- x) / 2 -> [0, 1]
+    net = Network([Layer([[1.0], [-1.0]], [0.0, 0.0], ReLU()), Layer([[1.0, 1.0]], [0.0], Identity())])
+    ib = compute_bounds(net, ([-1.0], [1.0]))
+    lb = compute_bounds(net, ([-1.0], [1.0]), method="lp")
+    assert ib.layers[1].upper[0] == pytest.approx(2.0)
+    assert lb.layers[1].lower[0] == pytest.approx(0.0, abs=1e-9)
+    assert lb.layers[1].upper[0] == pytest.approx(1.0, abs=1e-9)
+    # hardtanh(x) - x / 2 over [-2, 2]: interval [-2, 2]; the convex hull of the graph (vertices (-2, -1),
+    # (-1, -1), (1, 1), (2, 1)) gives the exact range [-0.5, 0.5]
+    # (sigma has a fourth piece z - 9 beyond 10: neuron 2, a = x + 20 in [18, 22], is stable with h = x + 11,
+    # so y = h1 - h2 / 2 + 5.5 = hardtanh(x) - x / 2)
+    sigma = PiecewiseLinear([-1.0, 1.0, 10.0], [0.0, 1.0, 0.0, 1.0], [-1.0, 0.0, 1.0, -9.0])
+    net = Network([Layer([[1.0], [1.0]], [0.0, 20.0], sigma), Layer([[1.0, -0.5]], [5.5], Identity())])
+    ib = compute_bounds(net, ([-2.0], [2.0]))
+    lb = compute_bounds(net, ([-2.0], [2.0]), method="lp")
+    assert ib.layers[1].lower[0] == pytest.approx(-2.0) and ib.layers[1].upper[0] == pytest.approx(2.0)
+    assert lb.layers[1].lower[0] == pytest.approx(-0.5, abs=1e-9)
+    assert lb.layers[1].upper[0] == pytest.approx(0.5, abs=1e-9)
+
+
+def test_lp_output_constraints_tighten_earlier_layers():
+    # h = relu(x), y = h1 + h2 over [-1, 1]^2; with y <= 0.5 every x_i <= h_i <= 0.5
+    net = Network([Layer(np.eye(2), np.zeros(2), ReLU()), Layer([[1.0, 1.0]], [0.0], Identity())])
+    nb = compute_bounds(net, ([-1.0, -1.0], [1.0, 1.0]), method="lp", output_constraints=(np.array([[1.0]]), [0.5]))
+    assert not nb.infeasible
+    np.testing.assert_allclose(nb.layers[0].upper, [0.5, 0.5], atol=1e-9)
+    np.testing.assert_allclose(nb.layers[0].lower, [-1.0, -1.0], atol=1e-9)
+    assert nb.layers[1].upper[0] == pytest.approx(0.5, abs=1e-9)
+    # y <= -1 is impossible (y >= 0): proven infeasible
+    nb = compute_bounds(net, ([-1.0, -1.0], [1.0, 1.0]), method="lp", output_constraints=[([1.0], [-1.0])])
+    assert nb.infeasible
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    sizes=st.lists(st.integers(2, 5), min_size=3, max_size=4),
+    norm=st.sampled_from([None, 1, 2, "inf"]),
+)
+def test_lp_output_constraints_are_sound(seed, sizes, norm):
+    """Every sampled input whose output satisfies A y <= b has its pre-activations inside the bounds."""
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, sizes, ["relu", "pwl3", "leaky"])
+    dom = random_domain(rng, sizes[0], norm)
+    X = sample_domain(rng, dom)
+    Y = net.forward(X)
+    A = rng.normal(size=(2, sizes[-1]))
+    b = np.quantile(Y @ A.T, 0.5, axis=0)  # keeps roughly a quarter of the samples
+    keep = np.all(Y @ A.T <= b, axis=1)
+    nb = compute_bounds(net, dom, method="lp", output_constraints=(A, b), passes=2)
+    assert not nb.infeasible
+    ib = compute_bounds(net, dom)
+    for i, l in zip(ib.layers, nb.layers):
+        assert np.all(l.lower >= i.lower) and np.all(l.upper <= i.upper)
+    assert_inside(net, nb, X[keep])
+
+
+def test_lp_with_unbounded_inputs_and_time_limit(rng):
+    net = random_network(rng, [3, 5, 4, 2], ["relu", "hardtanh"])
+    dom = InputDomain.box([0.0, -np.inf, -1.0], [np.inf, 1.0, 1.0])
+    ib = compute_bounds(net, dom)
+    lb = compute_bounds(net, dom, method="lp")
+    for i, l in zip(ib.layers, lb.layers):
+        assert np.all(l.lower >= i.lower) and np.all(l.upper <= i.upper) and not np.isnan(l.lower).any()
+    X = rng.uniform([0.0, -50.0, -1.0], [50.0, 1.0, 1.0], size=(N_SAMPLES, 3))
+    assert_inside(net, lb, X)
+    # a time limit too short for any LP: interval bounds, flagged incomplete
+    big = random_network(rng, [20, 30, 30, 3], ["relu"])
+    nb = compute_bounds(big, (-np.ones(20), np.ones(20)), method="lp", time_limit=1e-9)
+    assert not nb.complete
+    assert_inside(big, nb, rng.uniform(-1, 1, size=(1000, 20)))
+
+
+def test_lp_invalid_arguments():
+    net = Network([Layer(np.ones((2, 3)), np.zeros(2), ReLU())])
+    with pytest.raises(ValueError, match="shape"):
+        compute_bounds(net, (0, 1), method="lp", output_constraints=(np.ones((1, 3)), [0.0]))
+    with pytest.raises(ValueError, match="NaN"):
+        compute_bounds(net, (0, 1), method="lp", output_constraints=(np.array([[np.nan, 1.0]]), [0.0]))
+    with pytest.raises(ValueError, match="passes"):
+        compute_bounds(net, (0, 1), method="lp", passes=0)
+    with pytest.raises(ValueError, match="output_constraints need method='lp'"):
+        compute_bounds(net, (0, 1), output_constraints=(np.ones((1, 2)), [0.0]))

@@ -90,6 +90,7 @@ class NetworkBlockData(BlockData):
         self._input_vars: list = []
         self._kind: list[str] = []  # per layer: "relu" or "pwl"
         self._unstable: list[np.ndarray] = []
+        self._unstable_sets: list[frozenset] = []
         self._prev: list[_encode._Previous] = []
         self._pre: list[_PreActivations] = []
         self._pattern = None
@@ -187,6 +188,7 @@ class NetworkBlockData(BlockData):
                         unstable = _encode.pwl_hull(lb, act, W, b, prev, L, U, first, last,
                                                     np.asarray(B.post_lower), np.asarray(B.post_upper), relax)
                 self._unstable.append(unstable)
+                self._unstable_sets.append(frozenset(unstable.tolist()))
                 self._pre.append(_PreActivations(self, k))
                 lb.pre = self._pre[-1]
                 xs = [lb.x[j] for j in range(layer.n_out)]
@@ -268,12 +270,13 @@ class NetworkBlockData(BlockData):
 
     def _pre_expression(self, k: int, j: int):
         lb = self.layer[k]
-        if self._formulation != "pattern" and j in set(self._unstable[k - 1].tolist()):
+        if self._formulation != "pattern" and j in self._unstable_sets[k - 1]:
             if self._kind[k - 1] == "relu":
                 return lb.x[j] - lb.s[j]
             if self._formulation == "bigm":
                 return lb.a[j]
-            return sum(lb.v[jj, p] for jj, p in lb.v.index_set() if jj == j)
+            B = self._bounds.layers[k - 1]
+            return sum(lb.v[j, p] for p in range(int(B.first_piece[j]), int(B.last_piece[j]) + 1))
         layer = self._network.layers[k - 1]
         aff = _encode._Affine.of(layer.W, layer.b, self._prev[k - 1], np.array([j]))
         return LinearExpression(

@@ -191,8 +191,12 @@ def build_problems(
         plo, phi = act.piece_bounds()
         layer_rows.append((Ak, gk, plo[idx], phi[idx]))
     eye = np.eye(n)
-    box_G = np.vstack([eye[np.isfinite(hi)], -eye[np.isfinite(lo)]])
-    box_h = np.concatenate([hi[np.isfinite(hi)], -lo[np.isfinite(lo)]])
+    # coordinates the box fixes (lo == hi, e.g. constant arcs of the path data) become equations: two
+    # opposite inequalities leave no interior, which stalls an interior-point method
+    fixed = np.isfinite(lo) & (lo == hi)
+    box_G = np.vstack([eye[np.isfinite(hi) & ~fixed], -eye[np.isfinite(lo) & ~fixed]])
+    box_h = np.concatenate([hi[np.isfinite(hi) & ~fixed], -lo[np.isfinite(lo) & ~fixed]])
+    eq = (eye[fixed], lo[fixed])
     problems = []
     for p in range(pieces.shape[0]):
         G_parts, h_parts = [box_G], [box_h]
@@ -201,12 +205,12 @@ def build_problems(
             G_parts += [Ak[p][up], -Ak[p][dn]]
             h_parts += [bhi[p][up] - gk[p][up], gk[p][dn] - blo[p][dn]]
         G, h = np.vstack(G_parts), np.concatenate(h_parts)
-        problems.append(_assemble(p, n, G, h, M[p], m[p] - center, radius, norm, lo, hi))
+        problems.append(_assemble(p, n, G, h, M[p], m[p] - center, radius, norm, lo, hi, eq))
     return problems, M, m
 
 
-def _assemble(p, n, G, h, Mp, dp, radius, norm, lo, hi) -> PatternProblem:
-    """Standard form of max x'c s.t. G c <= h, ||Mp c + dp|| <= radius (dp = m_u - c_bar)."""
+def _assemble(p, n, G, h, Mp, dp, radius, norm, lo, hi, eq) -> PatternProblem:
+    """Standard form of max x'c s.t. E c = e, G c <= h, ||Mp c + dp|| <= radius (dp = m_u - c_bar)."""
     infeasible = False
     # rows with no c-dependence are constants: check and drop them (an interior-point method needs them gone)
     zero = np.abs(G).max(axis=1, initial=0.0) <= _ROW_TOL
@@ -217,7 +221,8 @@ def _assemble(p, n, G, h, Mp, dp, radius, norm, lo, hi) -> PatternProblem:
     const = dp[~nz]
     Mp, dp = Mp[nz], dp[nz]
     d = Mp.shape[0]
-    blocks_A, blocks_b, cones = [], [], []
+    E, e = eq
+    blocks_A, blocks_b, cones = [sp.csr_matrix(E)], [e], [("zero", E.shape[0])]
     var_lo, var_hi = lo, hi
     if norm == 2:
         r2 = radius**2 - float(const @ const)
@@ -263,10 +268,12 @@ def _assemble(p, n, G, h, Mp, dp, radius, norm, lo, hi) -> PatternProblem:
         n_vars = n + d
         var_lo = np.concatenate([lo, np.zeros(d)])
         var_hi = np.concatenate([hi, np.full(d, r_eff)])
-    A = sp.vstack(blocks_A, format="csc") if blocks_A else sp.csc_matrix((0, n_vars))
-    b = np.concatenate(blocks_b) if blocks_b else np.zeros(0)
-    if A.shape[1] != n_vars:
-        A = sp.hstack([A, sp.csc_matrix((A.shape[0], n_vars - A.shape[1]))], format="csc")
+    blocks_A = [
+        blk if blk.shape[1] == n_vars else sp.hstack([blk, sp.csr_matrix((blk.shape[0], n_vars - blk.shape[1]))])
+        for blk in blocks_A
+    ]
+    A = sp.vstack(blocks_A, format="csc")
+    b = np.concatenate(blocks_b)
     return PatternProblem(p, n, A.tocsc(), b, [c for c in cones if c[1] > 0], var_lo, var_hi, infeasible)
 
 

@@ -389,6 +389,7 @@ class KernelUncertaintySet:
         col_hi = np.concatenate([self.upper, np.full(n, _INF), np.full(k * n, _INF)])
         h = _highs_solver()
         _pass_lp(h, np.zeros(A.shape[1]), A, row_lo, row_hi, col_lo, col_hi, maximize=True)
+        h.setOptionValue("simplex_strategy", 4)  # primal simplex: measured 4-10x faster than dual on (8)
         return h
 
     def worst_case(self, x: Any, **kwargs: Any) -> WorstCase:

@@ -84,7 +84,8 @@ def _solve_counterpart(m: pyo.ConcreteModel, solver: str, time_limit: float | No
                        ) -> tuple[str, str]:
     from nnblocks.solve import SolveStatus, solve
 
-    res = solve(m, solver, time_limit=time_limit, mip_gap=mip_gap)
+    options = {"simplex_strategy": 4} if "highs" in solver else {}  # primal simplex: faster on the dual of (8)
+    res = solve(m, solver, time_limit=time_limit, mip_gap=mip_gap, **options)
     if res.status == SolveStatus.OPTIMAL and res.has_solution:
         return Termination.ROBUST_OPTIMAL.value, ""
     if res.status == SolveStatus.INFEASIBLE:

@@ -3,9 +3,9 @@
 __all__: list[str] = []
 
 # Each module below adds its public names here (one import line per module, then extend __all__).
-from nnblocks.train.classifier import classifier  # noqa: E402
+from nnblocks.train.classifier import classifier, classifiers  # noqa: E402
 
-__all__ += ["classifier"]
+__all__ += ["classifier", "classifiers"]
 from nnblocks.train.one_class import one_class  # noqa: E402
 
 __all__ += ["one_class"]

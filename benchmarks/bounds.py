@@ -1,0 +1,210 @@
+"""Interval vs LP bounds on Fashion-MNIST-sized ReLU networks.
+
+For a 784-8-8-8-10 and a 784-256-256-10 ReLU network, over the box [0, 1]^784 and over the L1 ball of
+radius 10 around an image (intersected with the box): time, mean bound width per layer and the number
+of stable neurons, for interval and LP bounds.
+
+    python benchmarks/bounds.py [--json PATH] [--skip-lp-large] [--lp-time-limit SECONDS]
+
+Networks: the shipped ``models/fashion-mnist/nominal.onnx`` (784-8-8-8-10) when present; the
+784-256-256-10 network (and the small one when the shipped file is missing) is trained for
+``--epochs`` epochs with torch on Fashion-MNIST when the IDX files are found (``--data``), otherwise
+He-initialised at random. The image is the first Fashion-MNIST test image when the data is found,
+else the first shipped nominal image, else uniform random. The output states which was used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nnblocks import Identity, Layer, Network, ReLU
+from nnblocks.bounds import InputDomain, compute_bounds
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fashion-mnist"
+console = Console()
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read a (gzipped) IDX file: big-endian magic (dtype code, ndim), dims, then the data.
+
+    Written here (a dozen lines) so the benchmark runs without a dataset package.
+    """
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    dtype = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}[raw[2]]
+    return np.frombuffer(raw, dtype=dtype, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_fashion(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(train images in [0, 1] as (N, 784) float32, train labels, test images) or None when missing."""
+    files = [
+        data / f for f in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+    ]
+    if not all(f.exists() for f in files):
+        return None
+    X = read_idx(files[0]).reshape(-1, 784).astype(np.float32) / 255.0
+    y = read_idx(files[1]).astype(np.int64)
+    Xt = read_idx(files[2]).reshape(-1, 784).astype(np.float32) / 255.0
+    return X, y, Xt
+
+
+def random_network(sizes: list[int], seed: int) -> Network:
+    """He-initialised ReLU network (identity output layer)."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W = rng.normal(size=(n_out, n_in)) * np.sqrt(2.0 / n_in)
+        act = ReLU() if k < len(sizes) - 2 else Identity()
+        layers.append(Layer(W, np.zeros(n_out), act))
+    return Network(layers)
+
+
+def train_network(sizes: list[int], X: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> Network:
+    """A ReLU classifier (identity output) trained with Adam and cross-entropy, imported with from_torch."""
+    import torch
+
+    torch.manual_seed(seed)
+    mods: list[torch.nn.Module] = []
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        mods.append(torch.nn.Linear(n_in, n_out))
+        if k < len(sizes) - 2:
+            mods.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*mods)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(Xt), generator=gen).split(128):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(Xt[idx]), yt[idx]).backward()
+            opt.step()
+    model.eval()
+    return Network.from_torch(model)
+
+
+def timed(fn, repeat: int) -> tuple[object, float]:
+    """Result of fn() and its median wall-clock time over ``repeat`` runs."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return result, statistics.median(times)
+
+
+def main(
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the records as JSON here")] = None,
+    skip_lp_large: Annotated[bool, typer.Option(help="skip LP bounds of the 784-256-256-10 network")] = False,
+    lp_time_limit: Annotated[float | None, typer.Option(help="time limit (s) per LP bounds run")] = None,
+    epochs: Annotated[int, typer.Option(help="training epochs for networks trained here")] = 1,
+    data: Annotated[Path, typer.Option(help="folder with the Fashion-MNIST IDX files")] = DEFAULT_DATA,
+    repeat: Annotated[int, typer.Option(help="interval bounds: median of this many runs")] = 20,
+) -> None:
+    fashion = load_fashion(data)
+    nets: dict[str, tuple[Network, str]] = {}
+    shipped = ROOT / "models" / "fashion-mnist" / "nominal.onnx"
+    if shipped.exists():
+        from nnblocks.io import load_network
+
+        nets["784-8-8-8-10"] = (load_network(shipped), f"shipped {shipped.relative_to(ROOT)}")
+    for sizes in ([784, 8, 8, 8, 10], [784, 256, 256, 10]):
+        name = "-".join(map(str, sizes))
+        if name in nets:
+            continue
+        if fashion is not None:
+            start = time.perf_counter()
+            net = train_network(sizes, fashion[0], fashion[1], epochs, seed=0)
+            nets[name] = (net, f"trained here on Fashion-MNIST, {epochs} epoch(s), {time.perf_counter() - start:.0f} s")
+        else:
+            nets[name] = (random_network(sizes, seed=0), "random He-initialised (no Fashion-MNIST data found)")
+    images = ROOT / "models" / "fashion-mnist" / "nominal_images.npz"
+    if fashion is not None:
+        image, image_src = fashion[2][0].astype(np.float64), "Fashion-MNIST test image 0"
+    elif images.exists():
+        with np.load(images) as f:
+            image, image_src = f["X"][0].astype(np.float64), "shipped nominal image 0 (a Fashion-MNIST test image)"
+    else:
+        image, image_src = np.random.default_rng(0).uniform(size=784), "uniform random image"
+    domains = {
+        "box [0,1]^784": InputDomain.box(np.zeros(784), np.ones(784)),
+        "L1 ball r=10 ∩ box": InputDomain(np.zeros(784), np.ones(784), image, 1, 10.0),
+    }
+    for name, (_, src) in nets.items():
+        console.print(f"network {name}: {src}")
+    console.print(f"image: {image_src}")
+
+    records = []
+    for net_name, (net, _) in nets.items():
+        for dom_name, dom in domains.items():
+            runs = [("interval", lambda net=net, dom=dom: compute_bounds(net, dom), repeat)]
+            if not (skip_lp_large and net_name == "784-256-256-10"):
+                runs.append(
+                    ("lp", lambda net=net, dom=dom: compute_bounds(net, dom, method="lp", time_limit=lp_time_limit), 1)
+                )
+            for method, fn, rep in runs:
+                nb, seconds = timed(fn, rep)
+                for row in nb.summary():
+                    records.append(
+                        {
+                            "network": net_name,
+                            "domain": dom_name,
+                            "method": method,
+                            "time_s": seconds,
+                            "complete": nb.complete,
+                            "n_lps": nb.n_lps,
+                            **row,
+                        }
+                    )
+
+    table = Table(title="Neuron bounds: interval vs LP (ReLU networks)")
+    for col in ("network", "domain", "method", "time", "layer", "n", "active", "inactive", "unstable", "mean width"):
+        table.add_column(col, justify="left" if col in ("network", "domain", "method") else "right")
+    last = None
+    for r in records:
+        key = (r["network"], r["domain"], r["method"])
+        first = key != last
+        if first and last is not None and key[:2] != last[:2]:
+            table.add_section()
+        t = f"{r['time_s'] * 1e3:.1f} ms" if r["time_s"] < 1 else f"{r['time_s']:.2f} s"
+        if not r["complete"]:
+            t += " (time limit)"
+        table.add_row(
+            *(key if first else ("", "", "")),
+            t if first else "",
+            str(r["layer"]),
+            str(r["n"]),
+            str(r["active"]),
+            str(r["inactive"]),
+            str(r["unstable"]),
+            f"{r['mean_width']:.3f}",
+        )
+        last = key
+    console.print(table)
+    console.print(
+        f"interval times: median of {repeat} runs; LP: one run, HiGHS simplex on one thread, "
+        "only the neurons interval bounds leave unstable."
+    )
+    if json_path is not None:
+        for r in records:
+            r["network_source"] = nets[r["network"]][1]
+            r["image"] = image_src if r["domain"].startswith("L1") else None
+        json_path.write_text(json.dumps(records, indent=1))
+        console.print(f"records written to {json_path}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

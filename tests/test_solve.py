@@ -1,0 +1,393 @@
+"""Specification of nnblocks.solve: uniform statuses, defaults per problem class, options, export."""
+
+from __future__ import annotations
+
+import math
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nnblocks.solve import (
+    ModelSize,
+    SolverError,
+    SolverNotAvailableError,
+    SolveStatus,
+    _native_options,
+    available_solvers,
+    default_solver,
+    model_size,
+    persistent_solver,
+    problem_class,
+    solve,
+    write,
+)
+
+SOLVERS = ["highs", "appsi_highs", "scip_direct", "scip_persistent"]
+
+
+def lp_model():
+    """max x + 2y s.t. x + y <= 5, 0 <= x <= 4, 0 <= y <= 3: optimum 8 at (2, 3)."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, 4))
+    m.y = pyo.Var(bounds=(0, 3))
+    m.c = pyo.Constraint(expr=m.x + m.y <= 5)
+    m.o = pyo.Objective(expr=m.x + 2 * m.y, sense=pyo.maximize)
+    return m
+
+
+def milp_model():
+    """lp_model with y integer and 2x + 2y <= 7.5: optimum 6.75 at (0.75, 3)."""
+    m = lp_model()
+    m.y.domain = pyo.Integers
+    m.c2 = pyo.Constraint(expr=2 * m.x + 2 * m.y <= 7.5)
+    return m
+
+
+def infeasible_model():
+    m = lp_model()
+    m.c3 = pyo.Constraint(expr=m.x + m.y >= 9)
+    return m
+
+
+def unbounded_model():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var()
+    m.y = pyo.Var(bounds=(0, 1))
+    m.c = pyo.Constraint(expr=m.x >= m.y)
+    m.o = pyo.Objective(expr=m.x, sense=pyo.maximize)
+    return m
+
+
+def market_split(m_rows=4, n=30, seed=0, slack=False):
+    """Cornuejols-Dawande market split: sum_j a_ij x_j = floor(sum_j a_ij / 2), x binary. Hard for B&B.
+
+    With ``slack`` the equations get free deviations and the objective minimises their absolute sum,
+    so x = 0 is feasible and a solver finds incumbents at once but cannot quickly prove optimality.
+    """
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 100, size=(m_rows, n))
+    rhs = a.sum(axis=1) // 2
+    m = pyo.ConcreteModel()
+    m.J = pyo.RangeSet(0, n - 1)
+    m.I = pyo.RangeSet(0, m_rows - 1)
+    m.x = pyo.Var(m.J, domain=pyo.Binary)
+    if slack:
+        m.sp = pyo.Var(m.I, bounds=(0, None))
+        m.sn = pyo.Var(m.I, bounds=(0, None))
+        m.c = pyo.Constraint(
+            m.I, rule=lambda m, i: sum(int(a[i, j]) * m.x[j] for j in m.J) + m.sp[i] - m.sn[i] == int(rhs[i])
+        )
+        m.o = pyo.Objective(expr=sum(m.sp[i] + m.sn[i] for i in m.I))
+    else:
+        m.c = pyo.Constraint(m.I, rule=lambda m, i: sum(int(a[i, j]) * m.x[j] for j in m.J) == int(rhs[i]))
+        m.o = pyo.Objective(expr=sum(m.x[j] for j in m.J))
+    return m
+
+
+# ------------------------------------------------------------------------------------------------ statuses
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_lp_optimal_loads_solution(solver):
+    m = lp_model()
+    r = solve(m, solver)
+    assert r.status is SolveStatus.OPTIMAL and r.has_solution
+    assert r.objective == pytest.approx(8.0)
+    assert r.bound == pytest.approx(8.0)
+    assert r.gap == pytest.approx(0.0, abs=1e-9)
+    assert (pyo.value(m.x), pyo.value(m.y)) == pytest.approx((2.0, 3.0))
+    assert r.solver == solver and r.time > 0
+    assert r.raise_for_status() is r
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_milp_optimal(solver):
+    m = milp_model()
+    r = solve(m, solver)
+    assert r.status is SolveStatus.OPTIMAL
+    assert r.objective == pytest.approx(6.75)
+    assert r.bound == pytest.approx(6.75, rel=1e-6)
+    assert (pyo.value(m.x), pyo.value(m.y)) == pytest.approx((0.75, 3.0))
+    if solver != "appsi_highs" or r.nodes is not None:
+        assert r.nodes is not None and r.nodes >= 0
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_infeasible_is_a_status_not_an_exception(solver):
+    m = infeasible_model()
+    r = solve(m, solver)
+    assert r.status is SolveStatus.INFEASIBLE
+    assert not r.has_solution and r.objective is None and r.bound is None
+    assert m.x.value is None  # nothing loaded
+    with pytest.raises(SolverError, match="infeasible"):
+        r.raise_for_status()
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_unbounded(solver):
+    r = solve(unbounded_model(), solver)
+    assert r.status in (SolveStatus.UNBOUNDED, SolveStatus.INFEASIBLE_OR_UNBOUNDED)
+    assert not r.has_solution and r.objective is None
+    r.raise_for_status(allow=(SolveStatus.UNBOUNDED, SolveStatus.INFEASIBLE_OR_UNBOUNDED))
+
+
+@pytest.mark.parametrize("solver", ["highs", "scip_direct"])
+def test_time_limit_with_incumbent(solver):
+    m = market_split(m_rows=5, n=50, seed=1, slack=True)
+    r = solve(m, solver, time_limit=0.5)
+    assert r.status is SolveStatus.TIME_LIMIT, r.termination
+    assert r.has_solution and r.objective is not None and r.objective > 0
+    assert r.gap > 0
+    # the loaded solution is the incumbent: its objective evaluates to the reported one
+    assert pyo.value(m.o) == pytest.approx(r.objective, abs=1e-6)
+    with pytest.raises(SolverError, match="time_limit"):
+        r.raise_for_status()
+    assert r.raise_for_status(allow=(SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT)) is r
+
+
+def test_time_limit_without_incumbent():
+    m = market_split(m_rows=5, n=50, seed=2)
+    r = solve(m, "scip_direct", time_limit=0.3)
+    assert r.status in (SolveStatus.TIME_LIMIT_NO_SOLUTION, SolveStatus.INFEASIBLE), r.termination
+    assert not r.has_solution and r.objective is None
+
+
+def test_node_limit_is_iteration_limit():
+    m = market_split(m_rows=5, n=50, seed=3)
+    r = solve(m, "scip_direct", **{"limits/nodes": 1})
+    assert r.status is SolveStatus.ITERATION_LIMIT, r.termination
+
+
+# ------------------------------------------------------------------------------------------------ solvers
+
+
+def test_unknown_solver_lists_available():
+    with pytest.raises(SolverNotAvailableError) as err:
+        solve(lp_model(), "no_such_solver")
+    msg = str(err.value)
+    assert "no_such_solver" in msg
+    for name in ("highs", "scip_direct"):
+        assert name in msg
+
+
+def test_uninstalled_solver_lists_available():
+    names = available_solvers()
+    missing = next(n for n in ("gurobi", "cplex", "xpress", "glpk", "cbc") if n not in names)
+    with pytest.raises(SolverNotAvailableError, match="not available.*scip_direct"):
+        solve(lp_model(), missing)
+
+
+def test_available_solvers_contains_the_installed_ones():
+    names = available_solvers()
+    assert {"highs", "appsi_highs", "scip_direct", "scip_persistent"} <= set(names)
+    assert available_solvers() == names  # cached and stable
+
+
+def test_bad_options_are_rejected():
+    with pytest.raises(ValueError, match="time_limit"):
+        solve(lp_model(), "highs", time_limit=0)
+    with pytest.raises(ValueError, match="mip_gap"):
+        solve(lp_model(), "highs", mip_gap=-1)
+    with pytest.raises(ValueError, match="threads"):
+        solve(lp_model(), "highs", threads=0)
+
+
+def test_multiple_objectives_rejected():
+    m = lp_model()
+    m.o2 = pyo.Objective(expr=m.x)
+    with pytest.raises(ValueError, match="2 active objectives"):
+        solve(m, "highs")
+
+
+def test_model_the_solver_cannot_take_raises():
+    m = _quad_models()["QCP"]
+    with pytest.raises(SolverError, match="appsi_highs"):
+        solve(m, "appsi_highs")
+
+
+def test_feasibility_model_without_objective():
+    m = lp_model()
+    m.o.deactivate()
+    r = solve(m, "scip_direct")
+    assert r.status is SolveStatus.OPTIMAL and r.objective is None and r.has_solution
+    assert pyo.value(m.x + m.y) <= 5 + 1e-9
+
+
+@pytest.mark.parametrize("solver", ["highs", "appsi_highs", "scip_direct"])
+def test_options_reach_the_solver(solver):
+    """A relative gap of 100% lets the solver stop at its first incumbent, still reported as OPTIMAL."""
+    m = market_split(m_rows=3, n=20, seed=4, slack=True)
+    r = solve(m, solver, time_limit=20, mip_gap=1.0, threads=1)
+    assert r.status is SolveStatus.OPTIMAL and r.has_solution
+    assert r.gap is not None and r.gap <= 1.0 + 1e-9
+
+
+def test_native_option_names():
+    assert _native_options("scip_direct", 10, 0.01, 2) == {"limits/time": 10, "limits/gap": 0.01, "lp/threads": 2}
+    assert _native_options("gurobi", 10, 0.01, 2) == {"TimeLimit": 10, "MIPGap": 0.01, "Threads": 2}
+    assert _native_options("gurobi_persistent", 5, None, None) == {"TimeLimit": 5}
+    assert _native_options("cplex_direct", 10, 0.01, 2) == {
+        "timelimit": 10,
+        "mip_tolerances_mipgap": 0.01,
+        "threads": 2,
+    }
+    assert _native_options("cbc", 10, 0.01, 2) == {"sec": 10, "ratioGap": 0.01, "threads": 2}
+    assert _native_options("appsi_highs", 10, 0.01, 2) == {"time_limit": 10, "mip_rel_gap": 0.01, "threads": 2}
+    assert _native_options("glpk", 2.5, 0.01, None) == {"tmlim": 3, "mipgap": 0.01}
+    with pytest.warns(UserWarning, match="threads"):
+        assert _native_options("glpk", None, None, 2) == {}
+
+
+def test_persistent_solver_is_reused_and_sees_new_constraints():
+    m = lp_model()
+    r1 = solve(m, "scip_persistent")
+    opt = persistent_solver(m, "scip_persistent")
+    assert persistent_solver(m, "scip_persistent") is opt
+    m.cut = pyo.Constraint(expr=m.y <= 1)  # a cut added after the first solve
+    r2 = solve(m, "scip_persistent")
+    assert persistent_solver(m, "scip_persistent") is opt
+    assert r1.objective == pytest.approx(8.0) and r2.objective == pytest.approx(6.0)
+    m.cut.deactivate()
+    assert solve(m, "scip_persistent").objective == pytest.approx(8.0)
+    clone = m.clone()  # the cache is not copied with the model
+    assert persistent_solver(clone, "scip_persistent") is not opt
+    with pytest.raises(ValueError, match="not a persistent"):
+        persistent_solver(m, "scip_direct")
+
+
+def test_persistent_mutable_param_update():
+    m = lp_model()
+    m.w = pyo.Param(initialize=2.0, mutable=True)
+    m.o.set_value(m.x + m.w * m.y)
+    assert solve(m, "appsi_highs").objective == pytest.approx(8.0)
+    m.w.set_value(0.5)  # now x = 4, y = 1
+    assert solve(m, "appsi_highs").objective == pytest.approx(4.5)
+
+
+# ------------------------------------------------------------------------------------------------ classes
+
+
+def _quad_models():
+    lp = lp_model()
+    milp = milp_model()
+    qp = lp_model()
+    qp.o.set_value(-((qp.x - 1) ** 2) - qp.y)
+    miqp = milp_model()
+    miqp.o.set_value(-((miqp.x - 1) ** 2) - miqp.y)
+    qcp = lp_model()
+    qcp.q = pyo.Constraint(expr=qcp.x**2 + qcp.y**2 <= 4)
+    miqcp = milp_model()
+    miqcp.q = pyo.Constraint(expr=miqcp.x**2 + miqcp.y**2 <= 4)
+    return {"LP": lp, "MILP": milp, "QP": qp, "MIQP": miqp, "QCP": qcp, "MIQCP": miqcp}
+
+
+def test_problem_class_and_default_solver():
+    expected_solver = {
+        "LP": "appsi_highs",
+        "QP": "highs",
+        "MILP": "scip_direct",
+        "MIQP": "scip_direct",
+        "QCP": "scip_direct",
+        "MIQCP": "scip_direct",
+    }
+    for cls, m in _quad_models().items():
+        assert problem_class(m) == cls
+        assert default_solver(m) == expected_solver[cls]
+
+
+def test_fixed_integers_and_deactivated_parts_do_not_count():
+    m = milp_model()
+    m.y.fix(3)
+    assert problem_class(m) == "LP"
+    m = lp_model()
+    m.b = pyo.Block()
+    m.b.z = pyo.Var(domain=pyo.Binary)
+    m.b.q = pyo.Constraint(expr=m.x**2 <= 1)
+    assert problem_class(m) == "MIQCP"
+    m.b.deactivate()
+    assert problem_class(m) == "LP"
+    m = lp_model()
+    m.z = pyo.Var(domain=pyo.Binary)
+    m.bilinear = pyo.Constraint(expr=m.z * m.x <= 1)
+    assert problem_class(m) == "MIQCP"
+    m.z.fix(1)  # z * x with z fixed is linear
+    assert problem_class(m) == "LP"
+    m.nl = pyo.Constraint(expr=pyo.exp(m.x) <= 3)
+    assert problem_class(m) == "NLP"
+
+
+@pytest.mark.parametrize("cls", ["QP", "MIQP", "QCP", "MIQCP"])
+def test_default_solver_solves_each_class(cls):
+    m = _quad_models()[cls]
+    r = solve(m)
+    assert r.solver == default_solver(m)
+    assert r.status is SolveStatus.OPTIMAL
+    assert r.objective == pytest.approx(pyo.value(m.o), abs=1e-6)
+
+
+def test_model_size():
+    m = milp_model()
+    m.z = pyo.Var(range(3), domain=pyo.Binary)
+    m.k = pyo.Var(domain=pyo.Integers)
+    m.z[0].fix(1)
+    assert model_size(m) == ModelSize(n_vars=5, n_binaries=2, n_integers=2, n_constraints=2)
+
+
+# ------------------------------------------------------------------------------------------------ export
+
+
+def _highspy_optimum(path):
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    assert h.readModel(str(path)) == highspy.HighsStatus.kOk
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    return h.getInfo().objective_function_value
+
+
+@pytest.mark.parametrize("suffix", [".lp", ".mps"])
+def test_write_then_solve_file_with_highspy(tmp_path, suffix):
+    m = market_split(m_rows=2, n=12, seed=5, slack=True)
+    m.o.sense = pyo.minimize
+    path = write(m, tmp_path / f"model{suffix}")
+    assert path.exists() and path.suffix == suffix
+    text = path.read_text()
+    assert "x[3]" in text or "x(3)" in text  # readable names
+    through_pyomo = solve(m, "highs").raise_for_status().objective
+    assert _highspy_optimum(path) == pytest.approx(through_pyomo, abs=1e-6)
+
+
+def test_write_max_lp_keeps_sense(tmp_path):
+    m = milp_model()
+    for suffix in (".lp", ".mps"):
+        assert _highspy_optimum(write(m, tmp_path / f"m{suffix}")) == pytest.approx(6.75)
+
+
+def test_write_rejects_other_suffixes(tmp_path):
+    with pytest.raises(ValueError, match=r"\.lp or \.mps"):
+        write(lp_model(), tmp_path / "model.nl")
+
+
+# ------------------------------------------------------------------------------------------------ properties
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    c=st.lists(st.integers(-5, 5), min_size=3, max_size=3),
+    u=st.lists(st.integers(0, 4), min_size=3, max_size=3),
+    solver=st.sampled_from(SOLVERS),
+)
+def test_box_lp_optimum_is_closed_form(c, u, solver):
+    """max c'x over the box 0 <= x <= u has the optimum sum max(c_j, 0) u_j; every solver agrees."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(3), bounds=lambda m, j: (0, u[j]))
+    m.k = pyo.Var(domain=pyo.Integers, bounds=(0, 2))  # makes it a MILP for every other example
+    m.c = pyo.Constraint(expr=m.k <= 2)
+    m.o = pyo.Objective(expr=sum(c[j] * m.x[j] for j in range(3)) + 0 * m.k, sense=pyo.maximize)
+    r = solve(m, solver).raise_for_status()
+    assert r.objective == pytest.approx(sum(max(cj, 0) * uj for cj, uj in zip(c, u)), abs=1e-7)
+    assert math.isclose(pyo.value(m.o), r.objective, abs_tol=1e-7)
