@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -80,9 +81,9 @@ def fj_wrapper(m: pyo.ConcreteModel, x: list, y: list, x_bar: np.ndarray, target
     m.obj = pyo.Objective(expr=sum(m.d.values()), sense=pyo.minimize)
 
 
-def build_nnblocks(net: Network, bounds: str = "interval") -> tuple[pyo.ConcreteModel, list, list, float]:
+def build_nnblocks(net: Network, lo: np.ndarray, hi: np.ndarray, bounds: str = "interval"):
     m = pyo.ConcreteModel()
-    m.x = pyo.Var(range(net.n_inputs), bounds=(0.0, 1.0))
+    m.x = pyo.Var(range(net.n_inputs), bounds=lambda _m, i: (float(lo[i]), float(hi[i])))
     start = time.perf_counter()
     m.nn = NetworkBlock()
     m.nn.build(net, inputs=m.x, bounds=bounds)
@@ -90,14 +91,14 @@ def build_nnblocks(net: Network, bounds: str = "interval") -> tuple[pyo.Concrete
     return m, m.nn.inputs, m.nn.outputs, elapsed
 
 
-def build_omlt(net: Network) -> tuple[pyo.ConcreteModel, list, list, float]:
+def build_omlt(net: Network, lo: np.ndarray, hi: np.ndarray):
     from omlt import OmltBlock
     from omlt.neuralnet import FullSpaceNNFormulation, NetworkDefinition
     from omlt.neuralnet.layer import DenseLayer, InputLayer
 
     m = pyo.ConcreteModel()
     start = time.perf_counter()
-    definition = NetworkDefinition(scaled_input_bounds={i: (0.0, 1.0) for i in range(net.n_inputs)})
+    definition = NetworkDefinition(scaled_input_bounds={i: (float(lo[i]), float(hi[i])) for i in range(net.n_inputs)})
     prev = InputLayer([net.n_inputs])
     definition.add_layer(prev)
     for layer in net.layers:
@@ -112,16 +113,25 @@ def build_omlt(net: Network) -> tuple[pyo.ConcreteModel, list, list, float]:
         definition.add_edge(prev, dense)
         prev = dense
     m.nn = OmltBlock()
-    m.nn.build_formulation(FullSpaceNNFormulation(definition))
+    quiet = logging.getLogger("pyomo.core")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # OMLT initialises its scaled inputs at 0, outside a narrowed box (W1002)
+    try:
+        m.nn.build_formulation(FullSpaceNNFormulation(definition))
+    finally:
+        quiet.setLevel(level)
     elapsed = time.perf_counter() - start
     x = [m.nn.inputs[i] for i in range(net.n_inputs)]
     y = [m.nn.outputs[j] for j in range(net.n_outputs)]
     return m, x, y, elapsed
 
 
-def run(net_label, net, origin, tool, time_limit, gamma, solver, bounds="interval") -> dict:
-    m, x, y, build_s = build_nnblocks(net, bounds) if tool == "nnblocks" else build_omlt(net)
+def run(net_label, net, origin, tool, time_limit, gamma, solver, bounds="interval", radius=None) -> dict:
     x_bar, target = image_and_target(net)
+    lo, hi = np.zeros(net.n_inputs), np.ones(net.n_inputs)
+    if radius is not None:  # the box [0,1]^784 intersected with an L-infinity ball around x_bar
+        lo, hi = np.clip(x_bar - radius, 0, 1), np.clip(x_bar + radius, 0, 1)
+    m, x, y, build_s = build_nnblocks(net, lo, hi, bounds) if tool == "nnblocks" else build_omlt(net, lo, hi)
     fj_wrapper(m, x, y, x_bar, target, gamma)
     size = model_size(m)
     rec = {
@@ -135,6 +145,7 @@ def run(net_label, net, origin, tool, time_limit, gamma, solver, bounds="interva
         "n_constraints": size.n_constraints,
         "solver": solver,
         "time_limit": time_limit,
+        "radius": radius,
     }
     if time_limit > 0:
         res = solve(m, solver=solver, time_limit=time_limit)
@@ -160,6 +171,8 @@ def main() -> None:
     ap.add_argument("--gamma", type=float, default=0.1, help="margin y_target - y_j")
     ap.add_argument("--solver", default="highs")
     ap.add_argument("--bounds", default="interval", choices=["interval", "lp"], help="nnblocks' bounds")
+    ap.add_argument("--radius", type=float, default=None,
+                    help="intersect the box with ||x - x_bar||_inf <= radius (same box for both tools)")
     ap.add_argument("--json", type=Path, default=None, help="write one record per network and tool")
     args = ap.parse_args()
     tools = args.tools.split(",")
@@ -167,14 +180,16 @@ def main() -> None:
     # warm-up: imports and first-use costs are not part of a build
     warm = he_network([4, 3, 2])
     for tool in tools:
-        (build_nnblocks if tool == "nnblocks" else build_omlt)(warm)
+        (build_nnblocks if tool == "nnblocks" else build_omlt)(warm, np.zeros(4), np.ones(4))
     records = []
     for label, net, origin in networks(args.networks.split(",")):
         for tool in tools:
-            rec = run(label, net, origin, tool, args.time_limit, args.gamma, args.solver, args.bounds)
+            rec = run(label, net, origin, tool, args.time_limit, args.gamma, args.solver, args.bounds, args.radius)
             records.append(rec)
             console.log(f"{label} {tool}: build {rec['build_s']:.2f} s, status {rec['status']}")
-    table = Table(title=f"FJ model, input box [0,1]^784, {args.solver}, time limit {args.time_limit:g} s")
+    box = "[0,1]^784" if args.radius is None else f"[0,1]^784 ∩ ||x - x_bar||_inf <= {args.radius:g}"
+    table = Table(title=f"FJ model, input box {box}, nnblocks bounds {args.bounds}, {args.solver}, "
+                  f"time limit {args.time_limit:g} s")
     for col in ["network", "weights", "tool", "build s", "speed-up", "vars", "binaries", "constraints", "status",
                 "solve s", "objective", "bound"]:
         table.add_column(col, justify="left" if col in ("network", "weights", "tool", "status") else "right")

@@ -18,13 +18,14 @@ Two methods:
     Interval arithmetic, W = W^+ + W^- with W^+ = max(W, 0):
     L^k = W^+ L_h^{k-1} + W^- U_h^{k-1} + b^k and U^k = W^+ U_h^{k-1} + W^- L_h^{k-1} + b^k, where
     [L_h, U_h] are the exact ranges of sigma over [L, U]. In the first layer the ball enters through the
-    dual norm, W_j c + b_j -+ r ||W_j||_q (1/p + 1/q = 1); for an L1 ball the exact range over the
-    intersection box ∩ ball is computed (a fractional knapsack); all ranges are intersected.
+    dual norm, W_j c + b_j -+ r ||W_j||_q (1/p + 1/q = 1), and through the exact range over box ∩ ball
+    (L1: a fractional knapsack; L2: a Lagrangian dual; Linf: a box); all ranges are intersected.
 ``"lp"``
     LP tightening: the bounds of layer k are the optimal values of min / max a^k_j over the convex
     relaxation of layers 1..k-1 (each neuron's graph over [L, U] replaced by its convex hull; the triangle
     for ReLU), the input box and the ball, solved with HiGHS (highspy); one LP per layer, warm-started,
     only the objective changes from neuron to neuron. Always intersected with the interval bounds.
+    Optional output constraints A h^K <= b restrict the domain to inputs whose output satisfies them.
 """
 
 from __future__ import annotations
@@ -851,6 +852,14 @@ class _LayerLP:
         return any(self._lagrangian_bound(zero, s * ray) > 0 for s in (1.0, -1.0))
 
 
+def _tightened(lb: LayerBounds, lower: np.ndarray, upper: np.ndarray, act: PiecewiseLinear) -> LayerBounds:
+    """LP bounds intersected with the bounds they started from (never wider)."""
+    lower = np.maximum(lb.lower, lower)
+    upper = np.minimum(lb.upper, upper)
+    lower = np.minimum(lower, upper)  # only crossed when no input satisfies the output constraints
+    return _layer_bounds(lower, upper, act)
+
+
 def _lp_tighten(
     network: Network,
     dom: InputDomain,
@@ -885,13 +894,16 @@ def _lp_tighten(
             n_relaxed = K if out_rows is not None else k
             lp = _LayerLP(network, dom, layers, n_relaxed, k, out_rows)
             lower, upper = lb.lower.copy(), lb.upper.copy()
+            act = layer.activation
+            # once a^k_j <= t_0 on a flat first piece, h_j is constant and the lower bound is moot
+            flat_first = act.n_pieces > 1 and act.slopes[0] == 0.0
             for j in idx:
-                for sense in (1.0, -1.0):
+                for sense in (-1.0, 1.0):  # the upper bound first
+                    if sense > 0 and flat_first and upper[j] <= act.breakpoints[0]:
+                        continue
                     left = None if time_limit is None else time_limit - (_time.perf_counter() - start)
                     if left is not None and left <= 0:
-                        layers[k] = _layer_bounds(
-                            np.maximum(lb.lower, lower), np.minimum(lb.upper, upper), layer.activation
-                        )
+                        layers[k] = _tightened(lb, lower, upper, act)
                         return layers, False, False, n_lps
                     value, status = lp.minimize(int(lp.a_cols[k][j]), sense, left)
                     n_lps += 1
@@ -902,10 +914,7 @@ def _lp_tighten(
                             lower[j] = max(lower[j], value)
                         else:
                             upper[j] = min(upper[j], -value)
-            # the LP bounds are intersected with the bounds they started from (never wider)
-            lower = np.minimum(np.maximum(lb.lower, lower), np.minimum(lb.upper, upper))
-            upper = np.maximum(np.minimum(lb.upper, upper), lower)
-            layers[k] = _layer_bounds(lower, upper, layer.activation)
+            layers[k] = _tightened(lb, lower, upper, act)
         if out_rows is None:
             break
     return layers, True, False, n_lps

@@ -12,6 +12,7 @@ Pyomo offers three solver interfaces (the ``pyomo.contrib.solver`` interface, AP
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 import warnings
@@ -21,14 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import pyomo.environ as pyo  # noqa: F401  (registers the solver plugins; must precede the factories below)
+from pyomo.common.log import LoggingIntercept
 from pyomo.contrib.appsi.base import SolverFactory as _AppsiFactory
 from pyomo.contrib.appsi.base import TerminationCondition as _AppsiTC
 from pyomo.contrib.solver.common.factory import SolverFactory as _NewFactory
 from pyomo.contrib.solver.common.results import SolutionStatus as _NewSolutionStatus
 from pyomo.contrib.solver.common.results import TerminationCondition as _NewTC
 from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.opt import ProblemFormat
 from pyomo.opt import SolverFactory as _LegacyFactory
 from pyomo.opt import TerminationCondition as _LegacyTC
+from pyomo.solvers.plugins.solvers.direct_solver import DirectSolver
+from pyomo.solvers.plugins.solvers.persistent_solver import PersistentSolver
 
 __all__ = [
     "ModelSize",
@@ -386,6 +391,22 @@ def persistent_solver(model, name: str = "scip_persistent"):
     return cache[name]
 
 
+def _reset_options(opt, name: str) -> None:
+    """Return a cached persistent instance to its default options, so a call's time limit, gap, threads and
+    solver options do not leak into the next call on the same model."""
+    native = getattr(opt, "_solver_model", None)
+    if name.startswith("appsi_"):
+        fam = _family(name)
+        if hasattr(opt, f"{fam}_options"):
+            setattr(opt, f"{fam}_options", {})
+    if native is None:
+        return
+    for reset in ("resetParams", "resetOptions"):  # pyscipopt / gurobipy, highspy
+        if hasattr(native, reset):
+            getattr(native, reset)()
+            return
+
+
 # --------------------------------------------------------------------------------------------------------------
 # solve
 # --------------------------------------------------------------------------------------------------------------
@@ -459,7 +480,11 @@ def solve(
         raise TypeError(f"solver must be a solver name (str), got {type(name).__name__}")
     _check_available(name)
     obj = _objective(model)
-    opt = persistent_solver(model, name) if _is_persistent(name) else _make_solver(name)
+    if _is_persistent(name):
+        opt = persistent_solver(model, name)
+        _reset_options(opt, name)
+    else:
+        opt = _make_solver(name)
     kind = _interface(name)
     start = time.perf_counter()
     if kind == "new":
@@ -637,8 +662,6 @@ _LEGACY_KIND = {
 
 
 def _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_options, obj) -> SolveResult:
-    from pyomo.solvers.plugins.solvers.persistent_solver import PersistentSolver
-
     opt.options.update(_native_options(name, time_limit, mip_gap, threads))
     opt.options.update(solver_options)
     try:
@@ -652,11 +675,14 @@ def _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_op
     has_sol = False
     if kind not in _NO_SOLUTION_KINDS:
         try:
-            if hasattr(opt, "load_vars") and isinstance(opt, PersistentSolver | _direct_base()):
+            if isinstance(opt, PersistentSolver | DirectSolver):
                 opt.load_vars()
                 has_sol = True
             elif len(res.solution) > 0:
-                model.solutions.load_from(res)
+                # an incumbent after a time limit has status "aborted", which Pyomo warns about; it is reported
+                # here through SolveStatus.TIME_LIMIT instead
+                with LoggingIntercept(level=logging.WARNING, module="pyomo.core"):
+                    model.solutions.load_from(res)
                 has_sol = True
         except Exception:
             has_sol = False
@@ -665,9 +691,7 @@ def _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_op
     bound = None
     if obj is not None:
         b = res.problem.lower_bound if obj.sense == pyo.minimize else res.problem.upper_bound
-        bound = _finite_or_none(b) if b is not None else None
-        if bound is not None and not math.isfinite(bound):
-            bound = None if has_sol is False else bound
+        bound = _finite_or_none(b)
     nodes = None
     try:
         n = res.solver.statistics.branch_and_bound.number_of_created_subproblems
@@ -675,12 +699,6 @@ def _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_op
     except Exception:
         nodes = None
     return SolveResult(status, objective, bound, _gap(objective, bound), 0.0, name, nodes, str(tc), res, has_sol)
-
-
-def _direct_base():
-    from pyomo.solvers.plugins.solvers.direct_solver import DirectSolver
-
-    return DirectSolver
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -694,7 +712,7 @@ def write(model, path) -> Path:
     Returns the resolved path. Other suffixes raise ``ValueError``.
     """
     path = Path(path)
-    fmt = {".lp": "lp", ".mps": "mps"}.get(path.suffix.lower())
+    fmt = {".lp": ProblemFormat.cpxlp, ".mps": ProblemFormat.mps}.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"cannot write {path.name!r}: the suffix must be .lp or .mps")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -236,7 +236,7 @@ def test_only_unstable_neurons_get_binaries(formulation, data):
         unstable = np.flatnonzero(reach > 1)
         np.testing.assert_array_equal(m.nn.unstable(k), unstable)
         relu = layer.activation == ReLU()
-        expected += unstable.size if relu else int(reach[unstable].sum())
+        expected += unstable.size if relu else int(reach[unstable].sum()) - unstable.size  # P - 1 binaries
         lb = m.nn.layer[k]
         if relu:
             assert set(lb.z.keys()) == set(unstable.tolist()) == set(lb.s.keys())
@@ -271,12 +271,14 @@ def test_fix_pattern_switches_between_milp_and_region_lp(formulation, solver, ne
     x0 = rng.uniform(-1, 1, net.n_inputs)
     pattern = net.activation_pattern(x0)
     m.nn.fix_pattern(pattern)
-    assert all(v.fixed for v in m.component_data_objects(pyo.Var) if v.is_binary())
+    indicators = [v for k in range(1, len(net) + 1) for name in ("z", "u")
+                  for v in getattr(m.nn.layer[k], name, {}).values()]
+    assert all(v.fixed for v in indicators)
     fixed = maximise(m, 0, solver)
     assert fixed == pytest.approx(region_lp_max(net, pattern, -1.0, 1.0), rel=1e-6, abs=1e-6)
     assert fixed <= milp + 1e-6
     m.nn.unfix_pattern()
-    assert not any(v.fixed for v in m.component_data_objects(pyo.Var) if v.is_binary())
+    assert not any(v.fixed for v in indicators)
     assert maximise(m, 0, solver) == pytest.approx(milp, rel=1e-6, abs=1e-6)
 
 
@@ -378,3 +380,42 @@ def maximise_model(m, expr, solver="highs") -> float:
     res = solve(m, solver=solver)
     assert res.status == SolveStatus.OPTIMAL
     return float(res.objective)
+
+
+@pytest.mark.parametrize("formulation", ["bigm", "hull"])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=tiny_networks())
+def test_lp_bounds_give_no_more_binaries_and_the_same_optimum(formulation, net):
+    interval = box_model(net, formulation, bounds="interval")
+    lp = box_model(net, formulation, bounds="lp")
+    assert lp.nn.bounds.method == "lp"
+    assert lp.nn.n_binaries <= interval.nn.n_binaries
+    assert maximise(lp) == pytest.approx(maximise(interval), rel=1e-6, abs=1e-6)
+
+
+def test_networks_sharing_one_input_use_the_same_variables(rng):
+    """Several networks on one input (as in the robust FJ model): no copies of the input."""
+    nets = [make_network(rng, [3, 4, 2], ["relu"]) for _ in range(3)]
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(3), bounds=(0, 1), initialize=0.5)
+    m.nets = pyo.Block(range(3))
+    for i, net in enumerate(nets):
+        m.nets[i].nn = NetworkBlock()
+        m.nets[i].nn.build(net, inputs=m.x)
+        assert all(a is b for a, b in zip(m.nets[i].nn.inputs, m.x.values()))
+    m.obj = pyo.Objective(expr=sum(m.nets[i].nn.outputs[0] for i in range(3)), sense=pyo.maximize)
+    res = solve(m, solver="highs")
+    assert res.status == SolveStatus.OPTIMAL
+    x = np.array([pyo.value(m.x[i]) for i in range(3)])
+    assert res.objective == pytest.approx(sum(net.forward(x)[0] for net in nets), abs=1e-6)
+
+
+def test_a_failed_build_leaves_the_block_empty_and_reusable(rng):
+    net = make_network(rng, [2, 3, 1], ["relu"])
+    m = pyo.ConcreteModel()
+    m.nn = NetworkBlock()
+    with pytest.raises(ValueError, match="unbounded"):
+        m.nn.build(net, input_bounds=(None, 1.0))
+    assert not list(m.nn.component_objects())
+    m.nn.build(net, input_bounds=(0.0, 1.0))
+    assert len(m.nn.inputs) == 2

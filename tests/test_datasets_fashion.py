@@ -26,7 +26,7 @@ def tiny(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     images = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
     images[0, 0, 0], images[0, 0, 1] = 0, 255
     labels = np.array([3, 0, 9, 1, 3], dtype=np.uint8)
-    for split, prefix in (("train", "train"), ("test", "t10k")):
+    for prefix in ("train", "t10k"):
         _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", 2051, images)
         _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", 2049, labels)
     return tmp_path, images, labels
@@ -78,6 +78,7 @@ def test_clear_errors(tiny):
         fashion_mnist(path, "test")
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_data_shapes_and_label_counts():
     path = shared_data("fashion-mnist")

@@ -162,7 +162,7 @@ def test_all_patterns_bound_every_sampled_member(norm, rng):
     U = _small_set(seed=0, norm=norm)
     grid = rng.uniform(U.domain[0], U.domain[1], size=(20_000, 2))
     members = grid[U.contains(grid, tol=0)]
-    for _ in range(5):
+    for _ in range(3):
         x = rng.normal(size=2)
         wc = U.worst_case(x, patterns=_all_patterns(U.network))
         _check_member(U, wc, x)
@@ -247,3 +247,86 @@ def test_authors_2d_instances(type_, instance):
     _check_member(U, wc, x)
     assert wc.value >= np.max(inst.train[r <= U.radius] @ x) - 1e-9
     assert np.all(wc.scenario >= U.domain[0] - 1e-7) and np.all(wc.scenario <= U.domain[1] + 1e-7)
+
+
+# -- the exact method (Theorem 3) ---------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("norm", [2, 1, "inf"])
+def test_exact_equals_patterns_over_all_patterns(norm, rng):
+    U = _small_set(seed=0, norm=norm)
+    everything = _all_patterns(U.network)
+    for _ in range(2):
+        x = rng.normal(size=2)
+        ex = U.worst_case(x, method="exact")
+        assert ex.status == "optimal" and ex.method == "exact"
+        _check_member(U, ex, x)
+        full = U.worst_case(x, patterns=everything)
+        assert ex.value == pytest.approx(full.value, rel=1e-6, abs=1e-6)
+        assert ex.bound >= ex.value and ex.bound == pytest.approx(ex.value, rel=1e-6, abs=1e-6)
+
+
+def test_exact_ellipsoid_and_polyhedron_oracles(rng):
+    n = 3
+    B = rng.normal(size=(n, n))
+    Sigma = B @ B.T + 0.5 * np.eye(n)
+    a = rng.normal(size=n)
+    x = rng.normal(size=n)
+    net, center, R = ellipsoid_network(Sigma, a)
+    U = NetworkUncertaintySet(net, center, R, domain=(a - 10, a + 10))
+    wc = U.worst_case(x, method="exact")
+    assert wc.value == pytest.approx(a @ x + np.sqrt(x @ np.linalg.solve(Sigma, x)), rel=1e-6, abs=1e-6)
+    _check_member(U, wc, x)
+    A, b = _bounded_polyhedron(rng, n, 4)
+    lp = linprog(-x, A_ub=A, b_ub=b, bounds=[(None, None)] * n, method="highs")
+    net, center, R = polyhedron_network(A, b)
+    for norm in (2, 1, "inf"):
+        U = NetworkUncertaintySet(net, center, R, norm=norm, domain=(-5 * np.ones(n), 5 * np.ones(n)))
+        wc = U.worst_case(x, method="exact")
+        assert wc.status == "optimal"
+        assert wc.value == pytest.approx(-lp.fun, rel=1e-6, abs=1e-6)
+        _check_member(U, wc, x)
+
+
+def test_exact_binary_polytope_uses_the_four_piece_activation(rng):
+    n = 5
+    A = rng.integers(0, 3, size=(2, n)).astype(float)
+    b = A @ np.array([1, 0, 1, 1, 0], dtype=float)
+    net, center, R = binary_polytope_network(A, b)
+    U = NetworkUncertaintySet(net, center, R, domain=(-np.ones(n), 2 * np.ones(n)))
+    cube = np.array(list(itertools.product((0.0, 1.0), repeat=n)))
+    members = cube[np.all(np.isclose(cube @ A.T, b), axis=1)]
+    x = rng.normal(size=n)
+    wc = U.worst_case(x, method="exact")
+    assert wc.status == "optimal"
+    assert wc.value == pytest.approx(np.max(members @ x), abs=1e-6)
+    np.testing.assert_allclose(wc.scenario, members[np.argmax(members @ x)], atol=1e-6)
+
+
+def test_exact_needs_a_domain():
+    net, center, R = ellipsoid_network(np.eye(2), np.zeros(2))
+    with pytest.raises(ValueError, match="domain"):
+        NetworkUncertaintySet(net, center, R).worst_case(np.ones(2), method="exact")
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_exact_on_an_authors_2d_instance_bounds_the_pattern_method():
+    from nnblocks.datasets.ro_dnn import load_instance
+
+    inst = load_instance(shared_data("ro-dnn"), 2, 1, 26)
+    U = NetworkUncertaintySet.from_quantile(inst.network, inst.center, inst.train, 0.9)
+    x = np.array([1.0, -0.5])
+    ex = U.worst_case(x, method="exact", time_limit=60)
+    pat = U.worst_case(x)
+    _check_member(U, ex, x)
+    assert ex.status in ("optimal", "feasible")
+    assert ex.bound >= pat.value - 1e-6 * max(1, abs(pat.value))
+    if ex.status == "optimal":
+        assert ex.value >= pat.value - 1e-6 * max(1, abs(pat.value))
+    # a node limit stops SCIP early: either an incumbent with its bound, or a named failing status
+    early = U.worst_case(x, method="exact", **{"limits/nodes": 1})
+    if early.status in ("optimal", "feasible"):
+        _check_member(U, early, x)
+        assert early.bound >= ex.value - 1e-6 * max(1, abs(ex.value))
+    else:
+        assert early.status == "iteration_limit" and np.isnan(early.scenario).all()

@@ -58,9 +58,13 @@ def test_distance_equals_numpy(data, n, norm, solver):
 
 
 @settings(max_examples=20, deadline=None)
-@given(data=st.data(), n=st.integers(1, 5), norm=st.sampled_from(NORMS), r=st.floats(0, 5))
+@given(data=st.data(), n=st.integers(1, 5), norm=st.sampled_from(NORMS), r=st.floats(0.1, 5))
 def test_max_linear_objective_over_ball_is_closed_form(data, n, norm, r):
-    """max w'x over ||x - c|| <= r equals w'c + r ||w||_dual; L2 is a QCP solved by SCIP."""
+    """max w'x over ||x - c|| <= r equals w'c + r ||w||_dual; L2 is a QCP solved by SCIP.
+
+    (r >= 0.1: SCIP's absolute feasibility tolerance on the squared constraint sum (x - c)^2 <= r^2 moves
+    the L2 optimum by about tol / (2 r).)
+    """
     w = data.draw(vectors(n))
     c = data.draw(vectors(n))
     m = model_with_x(n)
@@ -141,7 +145,8 @@ def test_zero_radius_pins_the_terms():
         m.ball = NormBall(m.x, c, norm=norm, radius=0)
         m.obj = pyo.Objective(expr=m.x[0] - m.x[1], sense=pyo.maximize)
         solve(m, "scip_direct").raise_for_status()
-        assert [m.x[0].value, m.x[1].value] == pytest.approx(c.tolist(), abs=1e-5)
+        # the squared L2 constraint sum (x - c)^2 <= 0 holds to SCIP's feasibility tolerance 1e-6 only
+        assert [m.x[0].value, m.x[1].value] == pytest.approx(c.tolist(), abs=2e-3 if norm == 2 else 1e-6)
 
 
 # ------------------------------------------------------------------------------------------------ TargetMargin
@@ -229,3 +234,86 @@ def test_margin_validation():
         TargetMargin([m.y[0]], target=0, gamma=0.1)
     with pytest.raises(ValueError, match="3 outputs"):
         TargetMargin(m.y, target=0, gamma=0.1, output_bounds=[0, 0])
+
+
+# ------------------------------------------------------------------------------------------------ with a network
+
+
+def _small_network(seed=3):
+    from nnblocks.activations import Identity, ReLU
+    from nnblocks.network import Layer, Network
+
+    rng = np.random.default_rng(seed)
+    return Network(
+        [
+            Layer(rng.normal(size=(6, 2)), rng.normal(size=6) * 0.3, ReLU()),
+            Layer(rng.normal(size=(3, 6)), rng.normal(size=3) * 0.3, Identity()),
+        ]
+    )
+
+
+def test_l2_ball_on_network_outputs():
+    """Goerigk & Kurtz: max x_0 + x_1 s.t. ||f(x) - c_bar||_2 <= R, checked by a forward pass (an MIQCP)."""
+    from nnblocks.blocks import NetworkBlock
+
+    net = _small_network()
+    x0 = np.array([0.2, -0.4])
+    c_bar = net.forward(x0[None])[0] + 0.05
+    radius = 0.5
+    m = model_with_x(2, bounds=(-1, 1))
+    m.nn = NetworkBlock()
+    m.nn.build(net, inputs=m.x)
+    m.ball = NormBall(m.nn.outputs, c_bar, norm=2, radius=radius)
+    m.obj = pyo.Objective(expr=m.x[0] + m.x[1], sense=pyo.maximize)
+    assert problem_class(m) == "MIQCP"
+    r = solve(m).raise_for_status()
+    assert r.solver == "scip_direct"
+    x = np.array([m.x[0].value, m.x[1].value])
+    y = net.forward(x[None])[0]
+    assert np.linalg.norm(y - c_bar) <= radius + 1e-4
+    assert r.objective >= x0.sum() - 1e-6  # x0 itself is feasible
+    # a dense grid of feasible points never beats the optimum
+    g = np.stack(np.meshgrid(np.linspace(-1, 1, 81), np.linspace(-1, 1, 81)), -1).reshape(-1, 2)
+    inside = np.linalg.norm(net.forward(g) - c_bar, axis=1) <= radius
+    assert g[inside].sum(axis=1).max() <= r.objective + 1e-6
+
+
+@pytest.mark.parametrize("solver", ["highs", "scip_direct"])
+@pytest.mark.parametrize("rank", [1, 2])
+def test_nearest_input_with_target_margin(solver, rank):
+    """min ||x - x0||_1 s.t. output t beats the others by gamma (difference form: the outputs have any sign).
+
+    t is the runner-up at x0 (reachable) or the last class (here unreachable: the result is INFEASIBLE,
+    confirmed on a grid).
+    """
+    from nnblocks.blocks import NetworkBlock
+
+    net = _small_network()
+    x0 = np.array([0.2, -0.4])
+    y0 = net.forward(x0[None])[0]
+    t = int(np.argsort(-y0)[rank])
+    m = model_with_x(2, bounds=(-3, 3))
+    m.nn = NetworkBlock()
+    m.nn.build(net, inputs=m.x)
+    m.ball = NormBall(m.x, x0, norm=1)
+    with pytest.raises(ValueError, match="non-negative"):
+        TargetMargin(m.nn.outputs, t, 0.1, output_bounds=m.nn.bounds.layers[-1])
+    m.margin = TargetMargin(m.nn.outputs, t, gamma=0.1, kind="difference")
+    m.obj = pyo.Objective(expr=m.ball.distance)
+    r = solve(m, solver)
+    if r.status is SolveStatus.INFEASIBLE:  # no input of the box makes t win: confirm on a grid
+        g = np.stack(np.meshgrid(np.linspace(-3, 3, 121), np.linspace(-3, 3, 121)), -1).reshape(-1, 2)
+        y = net.forward(g)
+        assert not np.any(y[:, t] >= np.delete(y, t, axis=1).max(axis=1) + 0.1)
+        return
+    r.raise_for_status()
+    x = np.array([m.x[0].value, m.x[1].value])
+    y = net.forward(x[None])[0]
+    assert np.all(y[t] >= np.delete(y, t) + 0.1 - 1e-6)
+    assert r.objective == pytest.approx(np.abs(x - x0).sum(), abs=1e-6)
+    assert r.objective > 0  # t does not win at x0
+    # no grid point closer to x0 makes t win
+    g = np.stack(np.meshgrid(np.linspace(-3, 3, 241), np.linspace(-3, 3, 241)), -1).reshape(-1, 2)
+    yg = net.forward(g)
+    wins = np.all(yg[:, [t]] >= np.delete(yg, t, axis=1) + 0.1, axis=1)
+    assert np.abs(g[wins] - x0).sum(axis=1).min() >= r.objective - 1e-6

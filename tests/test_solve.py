@@ -16,7 +16,9 @@ from nnblocks.solve import (
     SolverError,
     SolverNotAvailableError,
     SolveStatus,
+    _LegacyFactory,
     _native_options,
+    _solve_legacy,
     available_solvers,
     default_solver,
     model_size,
@@ -162,6 +164,29 @@ def test_node_limit_is_iteration_limit():
     assert r.status is SolveStatus.ITERATION_LIMIT, r.termination
 
 
+@pytest.mark.parametrize("name", ["scip_direct", "appsi_highs"])
+def test_legacy_interface_mapping(name):
+    """Shell and legacy solvers (glpk, cbc, cplex, gurobi ...) go through Pyomo's legacy SolverFactory; its
+    results are mapped here with the legacy wrappers of the installed solvers."""
+    cases = [
+        (lp_model, SolveStatus.OPTIMAL, 8.0),
+        (milp_model, SolveStatus.OPTIMAL, 6.75),
+        (infeasible_model, SolveStatus.INFEASIBLE, None),
+        (unbounded_model, SolveStatus.UNBOUNDED, None),
+    ]
+    for make, status, objective in cases:
+        m = make()
+        r = _solve_legacy(_LegacyFactory(name), m, name, None, None, None, False, {}, m.o)
+        assert r.status is status
+        assert r.has_solution == (objective is not None)
+        if objective is not None:
+            assert r.objective == pytest.approx(objective) and pyo.value(m.o) == pytest.approx(objective)
+    m = market_split(m_rows=5, n=50, seed=1, slack=True)
+    r = _solve_legacy(_LegacyFactory(name), m, name, 0.5, None, None, False, {}, m.o)
+    assert r.status is SolveStatus.TIME_LIMIT and r.has_solution
+    assert pyo.value(m.o) == pytest.approx(r.objective) and r.gap > 0
+
+
 # ------------------------------------------------------------------------------------------------ solvers
 
 
@@ -259,6 +284,21 @@ def test_persistent_solver_is_reused_and_sees_new_constraints():
         persistent_solver(m, "scip_direct")
 
 
+@pytest.mark.parametrize("solver", ["scip_persistent", "appsi_highs"])
+def test_persistent_options_do_not_leak_into_the_next_call(solver):
+    m = market_split(m_rows=5, n=50, seed=1, slack=True)
+    r = solve(m, solver, time_limit=0.3, threads=1)
+    assert r.status is SolveStatus.TIME_LIMIT
+    native = persistent_solver(m, solver)._solver_model
+    m.o.sense = pyo.maximize  # the maximum (all x = 0 or 1, deviations unbounded) is unbounded: solved at once
+    r = solve(m, solver)
+    assert r.status in (SolveStatus.UNBOUNDED, SolveStatus.INFEASIBLE_OR_UNBOUNDED)
+    if solver == "scip_persistent":
+        assert native.getParam("limits/time") >= 1e20 and native.getParam("lp/threads") == 0
+    else:
+        assert native.getOptionValue("time_limit")[1] == math.inf
+
+
 def test_persistent_mutable_param_update():
     m = lp_model()
     m.w = pyo.Param(initialize=2.0, mutable=True)
@@ -350,10 +390,11 @@ def _highspy_optimum(path):
 
 
 @pytest.mark.parametrize("suffix", [".lp", ".mps"])
-def test_write_then_solve_file_with_highspy(tmp_path, suffix):
+def test_write_then_solve_file_with_highspy(tmp_path, suffix, caplog):
     m = market_split(m_rows=2, n=12, seed=5, slack=True)
     m.o.sense = pyo.minimize
     path = write(m, tmp_path / f"model{suffix}")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # Pyomo agrees with the format
     assert path.exists() and path.suffix == suffix
     text = path.read_text()
     assert "x[3]" in text or "x(3)" in text  # readable names
@@ -363,7 +404,7 @@ def test_write_then_solve_file_with_highspy(tmp_path, suffix):
 
 def test_write_max_lp_keeps_sense(tmp_path):
     m = milp_model()
-    for suffix in (".lp", ".mps"):
+    for suffix in (".lp", ".mps", ".LP"):
         assert _highspy_optimum(write(m, tmp_path / f"m{suffix}")) == pytest.approx(6.75)
 
 

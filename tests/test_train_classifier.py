@@ -40,6 +40,7 @@ def _torch_forward(net: Network, X: np.ndarray) -> np.ndarray:
         return torch.nn.Sequential(*modules)(torch.from_numpy(X)).numpy()
 
 
+@pytest.mark.slow
 def test_trains_an_accurate_deterministic_relu_network():
     X, y = _blobs()
     kw = dict(hidden=(8, 8), epochs=20, lr=0.05, batch_size=16, progress=False)

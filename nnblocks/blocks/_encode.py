@@ -141,6 +141,17 @@ class _ReLUPieces:
 _RELU_PIECES = _ReLUPieces()
 
 
+def _indicator_domain(last: np.ndarray, relax: bool):
+    """Binary for every reachable piece but the last; u of the last piece is continuous in [0, 1].
+
+    sum_p u_p = 1 makes the last indicator integral whenever the others are, so P reachable pieces
+    need P - 1 binaries (one for two pieces); the LP relaxation is the same.
+    """
+    if relax:
+        return pyo.UnitInterval
+    return lambda _b, j, p: pyo.UnitInterval if p == last[j] else pyo.Binary
+
+
 def _reachable_pieces(first: np.ndarray, last: np.ndarray, unstable: np.ndarray) -> list[tuple[int, int]]:
     return [(int(j), p) for j in unstable.tolist() for p in range(int(first[j]), int(last[j]) + 1)]
 
@@ -148,8 +159,9 @@ def _reachable_pieces(first: np.ndarray, last: np.ndarray, unstable: np.ndarray)
 def pwl_bigm(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper) -> np.ndarray:
     """General piecewise-linear layer, big-M form of Goerigk & Kurtz Theorem 3, eqs. (16)-(19).
 
-    Per unstable neuron j: the pre-activation variable a[j] = W h + b, one binary u[j,p] per piece p
-    reachable within [L, U], sum_p u[j,p] = 1, and for every reachable piece
+    Per unstable neuron j: the pre-activation variable a[j] = W h + b, one indicator u[j,p] per piece p
+    reachable within [L, U] (binary but for the last, see _indicator_domain), sum_p u[j,p] = 1, and for
+    every reachable piece
 
         a >= t_{p-1} - (t_{p-1} - L)(1 - u_p)          (17, piece_lower; p not the first reachable)
         a <= t_p + (U - t_p)(1 - u_p)                   (16, piece_upper; p not the last reachable)
@@ -167,7 +179,7 @@ def pwl_bigm(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper) -> 
     idx = unstable.tolist()
     jp = _reachable_pieces(first, last, unstable)
     lb.a = pyo.Var(idx, bounds=_bounds_dict(idx, L[unstable], U[unstable]))
-    lb.u = pyo.Var(jp, domain=pyo.Binary)
+    lb.u = pyo.Var(jp, domain=_indicator_domain(last, relax=False))
     if not idx:
         return unstable
     aff = _Affine.of(W, b, prev, unstable)
@@ -239,7 +251,7 @@ def pwl_hull(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper, rel
     lo = {(j, p): max(float(t_lo[p]), float(L[j])) for j, p in jp}
     hi = {(j, p): min(float(t_hi[p]), float(U[j])) for j, p in jp}
     lb.v = pyo.Var(jp, bounds=lambda _b, j, p: (min(lo[j, p], 0.0), max(hi[j, p], 0.0)))
-    lb.u = pyo.Var(jp, domain=pyo.UnitInterval if relax else pyo.Binary)
+    lb.u = pyo.Var(jp, domain=_indicator_domain(last, relax))
     if not idx:
         return unstable
     aff = _Affine.of(W, b, prev, unstable)

@@ -68,6 +68,8 @@ class TargetMargin(ScalarBlock):
         Lower bounds of the outputs (array, or a ``LayerBounds`` whose ``post_lower`` is used) proving
         y_j >= 0 for the ratio form; without it the variables' own lower bounds are used.
 
+    Notes
+    -----
     Components: ``others`` (the classes j != t) and ``margin[j]``.
     """
 

@@ -30,6 +30,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 from pyomo.core.base.block import BlockData, declare_custom_block
+from pyomo.core.base.indexed_component_slice import IndexedComponent_slice
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from nnblocks.activations import ReLU
@@ -142,24 +143,29 @@ class NetworkBlockData(BlockData):
         if formulation == "pattern" and pattern is None:
             raise ValueError('formulation="pattern" needs pattern=... (e.g. network.activation_pattern(x))')
         n0 = network.n_inputs
+        # everything that can fail is checked before the first component is added
+        if inputs is None:
+            lower, upper = _input_box(input_bounds, n0)
+        else:
+            if input_bounds is not None:
+                raise ValueError("give either inputs (the bounds are the variables' bounds) or input_bounds, not both")
+            in_vars = _var_list(inputs, n0)
+            lower = np.array([-np.inf if v.lb is None else v.lb for v in in_vars], dtype=float)
+            upper = np.array([np.inf if v.ub is None else v.ub for v in in_vars], dtype=float)
+        pattern_arr = _check_pattern(network, pattern) if pattern is not None else None
+        nb = None
+        if formulation != "pattern":
+            nb = _resolve_bounds(network, lower, upper, bounds, ball)
+            for k, B in enumerate(nb.layers, start=1):
+                _check_finite(k, np.asarray(B.lower), np.asarray(B.upper), np.asarray(B.first_piece),
+                              np.asarray(B.last_piece), lower, upper)
         with PauseGC():
             if inputs is None:
-                lower, upper = _input_box(input_bounds, n0)
                 self.input = pyo.Var(range(n0), bounds=_encode._bounds_dict(range(n0), lower, upper))
                 in_vars = [self.input[i] for i in range(n0)]
-            else:
-                if input_bounds is not None:
-                    raise ValueError(
-                        "give either inputs (the bounds are the variables' bounds) or input_bounds, not both"
-                    )
-                in_vars = _var_list(inputs, n0)
             self._network = network
             self._formulation = formulation
             self._input_vars = in_vars
-            pattern_arr = _check_pattern(network, pattern) if pattern is not None else None
-            nb = None
-            if formulation != "pattern":
-                nb = self._resolve_bounds(network, in_vars, bounds, ball)
             self._bounds = nb
             self.layer = pyo.Block(range(1, len(network) + 1))
             prev = _encode._Previous(np.array(in_vars + [None], dtype=object)[:-1], np.full(n0, np.nan))
@@ -176,7 +182,6 @@ class NetworkBlockData(BlockData):
                     B = nb.layers[k - 1]
                     first, last = np.asarray(B.first_piece, dtype=int), np.asarray(B.last_piece, dtype=int)
                     L, U = np.asarray(B.lower, dtype=float), np.asarray(B.upper, dtype=float)
-                    _check_finite(k, L, U, first, last, in_vars)
                     relax = formulation == "relaxation"
                     if relu:
                         stable_piece = np.where(first == last, first, -1)
@@ -199,29 +204,6 @@ class NetworkBlockData(BlockData):
         elif pattern is not None:
             self._pattern = pattern_arr
         return self
-
-    def _resolve_bounds(self, network, in_vars, bounds, ball):
-        from nnblocks import bounds as nb_bounds
-
-        if isinstance(bounds, nb_bounds.NetworkBounds):
-            if len(bounds.layers) != len(network) or any(
-                np.shape(B.lower) != (layer.n_out,) for B, layer in zip(bounds.layers, network.layers)
-            ):
-                raise ValueError("the given NetworkBounds do not match the network's layer sizes")
-            return bounds
-        if bounds not in ("interval", "lp"):
-            raise ValueError(f'bounds must be "interval", "lp" or a NetworkBounds, got {bounds!r}')
-        lower = np.array([-np.inf if v.lb is None else v.lb for v in in_vars], dtype=float)
-        upper = np.array([np.inf if v.ub is None else v.ub for v in in_vars], dtype=float)
-        if ball is not None:
-            missing = {"center", "norm", "radius"} - set(ball)
-            if missing:
-                raise ValueError(f"ball needs the keys center, norm and radius; missing {sorted(missing)}")
-            center = np.broadcast_to(np.asarray(ball["center"], dtype=float), lower.shape).copy()
-            domain = nb_bounds.InputDomain(lower, upper, center=center, norm=ball["norm"], radius=float(ball["radius"]))
-        else:
-            domain = nb_bounds.InputDomain.box(lower, upper)
-        return nb_bounds.compute_bounds(network, domain, method=bounds)
 
     # -- access -----------------------------------------------------------------------------
     @property
@@ -354,6 +336,29 @@ class NetworkBlockData(BlockData):
 NetworkBlock: type[pyo.Block] = globals()["NetworkBlock"]  # the component class declare_custom_block made
 
 
+def _resolve_bounds(network, lower, upper, bounds, ball):
+    """The NetworkBounds to use: given, or computed over the input box (intersected with the ball)."""
+    from nnblocks import bounds as nb_bounds
+
+    if isinstance(bounds, nb_bounds.NetworkBounds):
+        if len(bounds.layers) != len(network) or any(
+            np.shape(B.lower) != (layer.n_out,) for B, layer in zip(bounds.layers, network.layers)
+        ):
+            raise ValueError("the given NetworkBounds do not match the network's layer sizes")
+        return bounds
+    if bounds not in ("interval", "lp"):
+        raise ValueError(f'bounds must be "interval", "lp" or a NetworkBounds, got {bounds!r}')
+    if ball is not None:
+        missing = {"center", "norm", "radius"} - set(ball)
+        if missing:
+            raise ValueError(f"ball needs the keys center, norm and radius; missing {sorted(missing)}")
+        center = np.broadcast_to(np.asarray(ball["center"], dtype=float), lower.shape).copy()
+        domain = nb_bounds.InputDomain(lower, upper, center=center, norm=ball["norm"], radius=float(ball["radius"]))
+    else:
+        domain = nb_bounds.InputDomain.box(lower, upper)
+    return nb_bounds.compute_bounds(network, domain, method=bounds)
+
+
 def _input_box(input_bounds, n0: int) -> tuple[np.ndarray, np.ndarray]:
     if input_bounds is None:
         return np.full(n0, -np.inf), np.full(n0, np.inf)
@@ -372,7 +377,9 @@ def _input_box(input_bounds, n0: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _var_list(inputs, n0: int) -> list:
-    if isinstance(inputs, pyo.Var) or (hasattr(inputs, "is_indexed") and inputs.is_indexed()):
+    if isinstance(inputs, IndexedComponent_slice):
+        items = list(inputs)
+    elif isinstance(inputs, pyo.Var):
         items = list(inputs.values())
     elif isinstance(inputs, np.ndarray):
         items = inputs.ravel().tolist()
@@ -405,13 +412,13 @@ def _check_pattern(network: Network, pattern) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def _check_finite(k, L, U, first, last, in_vars) -> None:
+def _check_finite(k, L, U, first, last, lower, upper) -> None:
     unstable = first != last
     bad = np.flatnonzero(unstable & ~(np.isfinite(L) & np.isfinite(U)))
     if bad.size == 0:
         return
     j = int(bad[0])
-    unb = [i for i, v in enumerate(in_vars) if v.lb is None or v.ub is None]
+    unb = np.flatnonzero(~(np.isfinite(lower) & np.isfinite(upper))).tolist()
     hint = (
         f"inputs {unb[:10]}{' ...' if len(unb) > 10 else ''} are unbounded: give them bounds "
         "(variable bounds or input_bounds) or a norm ball"

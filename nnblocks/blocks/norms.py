@@ -84,9 +84,9 @@ class NormBall(ScalarBlock):
     radius
         Optional R >= 0: adds the constraint ``radius_con`` (L2: squared distance <= R^2).
 
-    Components
-    ----------
-    ``J`` coordinate set; ``d[j]`` (L1) or ``t`` (inf) auxiliaries with ``above[j]``/``below[j]``
+    Notes
+    -----
+    Components: ``J`` coordinate set; ``d[j]`` (L1) or ``t`` (inf) auxiliaries with ``above[j]``/``below[j]``
     constraints d_j >= +-(v_j - c_j); ``distance`` (Expression; squared for L2); ``radius_con``.
     """
 

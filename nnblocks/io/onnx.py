@@ -200,7 +200,9 @@ class _Walker:
             W = alpha * (A.T if trans_a else A)
             out_layout = "col"
         if W.ndim != 2 or W.shape[1] != self.builder.size:
-            raise ValueError(f"Gemm {_label(node)!r}: weight of shape {W.shape} does not fit {self.builder.size} features")
+            raise ValueError(
+                f"Gemm {_label(node)!r}: weight of shape {W.shape} does not fit {self.builder.size} features"
+            )
         self.layout, self.shape = out_layout, (W.shape[0],)
         C = v[2] if len(v) > 2 else None
         self.builder.matrix(W, None if C is None else beta * self.per_sample(C, node))
@@ -209,7 +211,9 @@ class _Walker:
         self._flat(node)
         K = np.asarray(v[1 - pos], dtype=np.float64)
         if K.ndim != 2:
-            raise ValueError(f"MatMul {_label(node)!r} with a constant of rank {K.ndim}: only 2-D weights are supported")
+            raise ValueError(
+                f"MatMul {_label(node)!r} with a constant of rank {K.ndim}: only 2-D weights are supported"
+            )
         if pos == 0 and self.layout == "row":
             W = K.T
         elif pos == 1 and self.layout == "col":
@@ -217,7 +221,9 @@ class _Walker:
         else:
             raise ValueError(f"MatMul {_label(node)!r} would contract over the batch dimension")
         if W.shape[1] != self.builder.size:
-            raise ValueError(f"MatMul {_label(node)!r}: weight of shape {K.shape} does not fit {self.builder.size} features")
+            raise ValueError(
+                f"MatMul {_label(node)!r}: weight of shape {K.shape} does not fit {self.builder.size} features"
+            )
         self.shape = (W.shape[0],)
         self.builder.matrix(W)
 
@@ -265,7 +271,9 @@ class _Walker:
     def transpose(self, node: onnx.NodeProto) -> None:
         perm = list(_attrs(node).get("perm", [1, 0]))
         if len(self.shape) != 1 or perm not in ([0, 1], [1, 0]):
-            raise ValueError(f"Transpose {_label(node)!r} with perm {perm}: only transposing a flat matrix is supported")
+            raise ValueError(
+                f"Transpose {_label(node)!r} with perm {perm}: only transposing a flat matrix is supported"
+            )
         if perm == [1, 0]:
             self.layout = "col" if self.layout == "row" else "row"
 
@@ -291,7 +299,9 @@ class _Walker:
 
     def piecewise(self, node: onnx.NodeProto, v: list[np.ndarray | None]) -> None:
         if len(v) != 4 or any(x is None for x in v[1:]):
-            raise ValueError(f"{PWL_DOMAIN}.PiecewiseLinear {_label(node)!r} needs constant breakpoints, slopes, intercepts")
+            raise ValueError(
+                f"{PWL_DOMAIN}.PiecewiseLinear {_label(node)!r} needs constant breakpoints, slopes, intercepts"
+            )
         t, a, c = (np.asarray(x) for x in v[1:])
         self.activation(_piecewise_from_arrays(t, a, c))
 
@@ -344,7 +354,8 @@ def _input_shape(value_info: onnx.ValueInfoProto) -> tuple[int | None, tuple[int
     dims = list(tt.shape.dim)
     if len(dims) < 2:
         raise ValueError(
-            f"graph input {value_info.name!r} has rank {len(dims)}; expected (batch, features...) with a batch dimension"
+            f"graph input {value_info.name!r} has rank {len(dims)}; expected (batch, features...) with a batch "
+            f"dimension"
         )
     batch = dims[0].dim_value if dims[0].HasField("dim_value") else None
     shape = []
@@ -426,7 +437,9 @@ def from_onnx(model: str | Path | bytes | onnx.ModelProto) -> Network:
     consts: dict[str, np.ndarray] = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     inputs = [vi for vi in graph.input if vi.name not in consts]
     if len(inputs) != 1:
-        raise ValueError(f"the ONNX graph must have exactly one input, it has {len(inputs)}: {[i.name for i in inputs]}")
+        raise ValueError(
+            f"the ONNX graph must have exactly one input, it has {len(inputs)}: {[i.name for i in inputs]}"
+        )
     if len(graph.output) != 1:
         raise ValueError(f"the ONNX graph must have exactly one output, it has {len(graph.output)}")
     batch, shape = _input_shape(inputs[0])
@@ -470,6 +483,11 @@ def from_onnx(model: str | Path | bytes | onnx.ModelProto) -> Network:
     return walker.builder.network()
 
 
+_UNARY = frozenset(
+    {"Relu", "LeakyRelu", "HardSigmoid", "Clip", "Flatten", "Reshape", "Transpose", "Identity", "Dropout", "Neg"}
+)
+
+
 def _apply(w: _Walker, node: onnx.NodeProto, pos: int, v: list[np.ndarray | None]) -> None:
     """Translate one operation on the path tensor (operand ``pos``; constant operands in ``v``)."""
     op = node.op_type
@@ -480,14 +498,13 @@ def _apply(w: _Walker, node: onnx.NodeProto, pos: int, v: list[np.ndarray | None
         raise _unsupported(node)
     if op == "Shape":
         raise _unsupported(
-            node, "a shape computed from the input at run time (batch-dependent); export with nn.Flatten or a constant "
-            "reshape"
+            node,
+            "a shape computed from the input at run time (batch-dependent); export with nn.Flatten or a constant "
+            "reshape",
         )
-    unary = op in ("Relu", "LeakyRelu", "HardSigmoid", "Clip", "Flatten", "Reshape", "Transpose", "Identity",
-                   "Dropout", "Neg", "PiecewiseLinear")
-    if unary and pos != 0:
+    if op in _UNARY and pos != 0:
         raise _unsupported(node, "the input must be the first operand")
-    if op in ("Identity",):
+    if op == "Identity":
         return
     if op == "Dropout":
         if len(v) > 2 and v[2] is not None and bool(np.asarray(v[2]).reshape(-1)[0]):
@@ -613,8 +630,9 @@ def to_onnx(
         act = layer.activation
         a_name = "output" if k == last and act == Identity() else f"a{k}"
         nodes.append(
-            helper.make_node("Gemm", [h, const(f"W{k}", layer.W), const(f"b{k}", layer.b)], [a_name], name=f"layer{k}",
-                             transB=1)
+            helper.make_node(
+                "Gemm", [h, const(f"W{k}", layer.W), const(f"b{k}", layer.b)], [a_name], name=f"layer{k}", transB=1
+            )
         )
         if act == Identity():
             h = a_name
@@ -633,8 +651,14 @@ def to_onnx(
             nodes.append(helper.make_node("HardSigmoid", [a_name], [h], name=f"hard_sigmoid{k}", alpha=1 / 6, beta=0.5))
         else:
             uses_pwl = True
-            args = [const(f"{name}{k}", arr) for name, arr in
-                    (("breakpoints", act.breakpoints), ("slopes", act.slopes), ("intercepts", act.intercepts))]
+            args = [
+                const(f"{name}{k}", arr)
+                for name, arr in (
+                    ("breakpoints", act.breakpoints),
+                    ("slopes", act.slopes),
+                    ("intercepts", act.intercepts),
+                )
+            ]
             nodes.append(helper.make_node("PiecewiseLinear", [a_name, *args], [h], name=f"pwl{k}", domain=PWL_DOMAIN))
     graph = helper.make_graph(
         nodes,

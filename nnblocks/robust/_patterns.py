@@ -39,7 +39,9 @@ from nnblocks.network import Network
 __all__: list[str] = []
 
 _ROW_TOL = 1e-12
-_CACHE_SIZE = 8192
+# Budget of the per-thread solver cache in units of nnz(A) + n_vars^2 (a factorised solver takes about
+# 50 bytes per unit: ~300 MB in all). 20-D instances fit entirely; 189-D path problems keep ~100 solvers.
+_CACHE_BUDGET = 6_000_000
 _local = threading.local()
 
 
@@ -199,12 +201,18 @@ def build_problems(
     eq = (eye[fixed], lo[fixed])
     problems = []
     for p in range(pieces.shape[0]):
-        G_parts, h_parts = [box_G], [box_h]
+        G_parts, h_parts = [], []
         for Ak, gk, blo, bhi in layer_rows:
             up, dn = np.isfinite(bhi[p]), np.isfinite(blo[p])
             G_parts += [Ak[p][up], -Ak[p][dn]]
             h_parts += [bhi[p][up] - gk[p][up], gk[p][dn] - blo[p][dn]]
-        G, h = np.vstack(G_parts), np.concatenate(h_parts)
+        G = np.vstack(G_parts) if G_parts else np.zeros((0, n))
+        h = np.concatenate(h_parts) if h_parts else np.zeros(0)
+        # a pattern row that holds on the whole box is redundant (the box rows stay): drop it
+        with np.errstate(invalid="ignore"):
+            row_max = np.where(G == 0.0, 0.0, np.maximum(G * lo, G * hi)).sum(axis=1)
+        keep = ~(row_max <= h)
+        G, h = np.vstack([box_G, G[keep]]), np.concatenate([box_h, h[keep]])
         problems.append(_assemble(p, n, G, h, M[p], m[p] - center, radius, norm, lo, hi, eq))
     return problems, M, m
 
@@ -284,31 +292,40 @@ def _solver_cache() -> OrderedDict:
     cache = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = OrderedDict()
+        _local.weight = 0
     return cache
 
 
-def _clarabel_solver(key, prob: PatternProblem, q: np.ndarray):
+def _new_solver(prob: PatternProblem, q: np.ndarray):
     import clarabel
 
-    cache = _solver_cache()
-    solver = cache.get(key)
-    if solver is not None:
-        cache.move_to_end(key)
-        try:
-            solver.update(q=q)
-            return solver
-        except Exception:  # data update refused: rebuild below
-            del cache[key]
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     settings.max_threads = 1
     cone_types = {"zero": clarabel.ZeroConeT, "nonneg": clarabel.NonnegativeConeT, "soc": clarabel.SecondOrderConeT}
     cones = [cone_types[kind](dim) for kind, dim in prob.cones]
     P = sp.csc_matrix((prob.n_vars, prob.n_vars))
-    solver = clarabel.DefaultSolver(P, q, prob.A, prob.b, cones, settings)
-    cache[key] = solver
-    if len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)
+    return clarabel.DefaultSolver(P, q, prob.A, prob.b, cones, settings)
+
+
+def _clarabel_solver(key, prob: PatternProblem, q: np.ndarray):
+    cache = _solver_cache()
+    entry = cache.get(key)
+    if entry is not None:
+        cache.move_to_end(key)
+        try:
+            entry[0].update(q=q)
+            return entry[0]
+        except Exception:  # data update refused: rebuild below
+            del cache[key]
+            _local.weight -= entry[1]
+    solver = _new_solver(prob, q)
+    weight = int(prob.A.nnz) + prob.n_vars**2
+    cache[key] = (solver, weight)
+    _local.weight += weight
+    while _local.weight > _CACHE_BUDGET and len(cache) > 1:
+        _, (_, w) = cache.popitem(last=False)
+        _local.weight -= w
     return solver
 
 
@@ -342,14 +359,18 @@ def solve_batch(
         if prob.infeasible:
             out.append(PatternResult(prob.index, "infeasible", -np.inf, -np.inf, None, None, 0.0))
             continue
+        thresh = best + rtol * max(1.0, abs(best))
         bound = prob.dual_bound(x, prob.z)
-        if bound <= best + rtol * max(1.0, abs(best)):
+        if bound <= thresh:
             out.append(PatternResult(prob.index, "skipped", -np.inf, bound, None, None, time.perf_counter() - t0))
             continue
         if deadline is not None and time.time() > deadline:
             out.append(PatternResult(prob.index, "time_limit", -np.inf, bound, None, None, 0.0))
             continue
-        solver = _clarabel_solver((token, prob.uid, prob.index), prob, prob.q(x))
+        if prob.uid:
+            solver = _clarabel_solver((token, prob.uid, prob.index), prob, prob.q(x))
+        else:  # one-off problem: not cached
+            solver = _new_solver(prob, prob.q(x))
         sol = solver.solve()
         status = str(sol.status)
         if status in ("Solved", "AlmostSolved"):

@@ -238,7 +238,7 @@ class NetworkUncertaintySet:
         return self._pattern_problems(points)[0]
 
     def _pattern_problems(
-        self, points: Any, pieces: Any = None
+        self, points: Any, pieces: Any = None, cache: bool = True
     ) -> tuple[PatternSet, list[_patterns.PatternProblem]]:
         if pieces is not None:
             return self._explicit_problems(pieces)
@@ -247,6 +247,8 @@ class NetworkUncertaintySet:
             points = np.atleast_2d(np.asarray(points, dtype=np.float64))
             if points.shape[1] != self.dim:
                 raise ValueError(f"points must have {self.dim} columns, got {points.shape[1]}")
+            if not np.all(np.isfinite(points)):
+                raise ValueError("points contain NaN or infinite entries")
             key = hashlib.sha1(np.ascontiguousarray(points).tobytes()).hexdigest()
         if key in self._cache:
             return self._cache[key]
@@ -263,8 +265,9 @@ class NetworkUncertaintySet:
             self._network, uniq, self._center, self._radius, self._norm, lower, upper
         )
         for prob in problems:
-            prob.uid = key
-        self._cache[key] = (pset, problems)
+            prob.uid = key if cache else ""
+        if cache:
+            self._cache[key] = (pset, problems)
         return pset, problems
 
     def _explicit_problems(self, pieces: Any) -> tuple[PatternSet, list[_patterns.PatternProblem]]:
@@ -362,12 +365,13 @@ class NetworkUncertaintySet:
         n_batches: int | None = None,
         rtol: float = 0.0,
         patterns: Any = None,
+        cache: bool = True,
     ) -> WorstCase:
         t0 = time.perf_counter()
         deadline = None if time_limit is None else time.time() + float(time_limit)
         if patterns is not None and points is not None:
             raise ValueError("give either points or patterns, not both")
-        pset, problems = self._pattern_problems(points, patterns)
+        pset, problems = self._pattern_problems(points, patterns, cache=cache)
         P = len(pset)
         # incumbent: the best representative point already inside U (verified by a forward pass)
         reps = pset.representatives
@@ -397,9 +401,9 @@ class NetworkUncertaintySet:
         for res in results:
             if res.z is not None:
                 problems[res.index].z = res.z
-        return self._pick(x, pset, results, rep_val, t0, deadline is not None, tol)
+        return self._pick(x, pset, results, rep_val, t0, tol)
 
-    def _pick(self, x, pset, results, rep_val, t0, had_limit, tol) -> WorstCase:
+    def _pick(self, x, pset, results, rep_val, t0, tol) -> WorstCase:
         statuses = [r.status for r in results]
         if "unbounded" in statuses:
             raise ValueError(
@@ -436,6 +440,7 @@ class NetworkUncertaintySet:
             "n_infeasible": statuses.count("infeasible"),
             "n_time_limit": statuses.count("time_limit"),
             "n_failed": len(failed),
+            "failed_statuses": sorted({r.status for r in failed}),
             "n_rejected": rejected,
             "repaired": repaired,
             "pattern_index": best_idx,
@@ -444,6 +449,7 @@ class NetworkUncertaintySet:
             "pattern_times": [r.time for r in solved],
             "radius": float(self.radii(scenario)),
             "tol": tol,
+            "domain": self._domain,
         }
         status = "feasible"
         return WorstCase(

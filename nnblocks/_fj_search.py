@@ -1,0 +1,202 @@
+"""Primal heuristic for the (AR)FJ model: an adversarial example found by local search over activation patterns.
+
+For ReLU networks the map x -> a^K is affine on each activation region
+{x : sign(a^k(x)) fixed for every hidden neuron}. With the activation pattern of every network fixed, the
+FJ model (and the extensive form (4.1) of ARFJ, whose recourse variables are determined by x) becomes the
+linear program
+
+    min ||x - x_bar||_1   s.t.  x in [l, u],   s_j^k (A_j^k x + c_j^k) >= 0   (pattern, every network),
+                                target margin on a^K = A^K x + c^K           (every network),
+
+with s_j^k = +1 for an active and -1 for an inactive neuron. Its optimum is a feasible point of the MILP,
+hence an upper bound on the optimal distance. This module finds a starting region by projected gradient
+ascent on the smallest margin, then walks to neighbouring regions (flipping a neuron whose sign
+constraint is binding) while the LP optimum decreases. The bound makes two things cheap: an objective
+cutoff for the MILP, and neuron bounds over the L1 ball of that radius around x_bar.
+
+Written here because it works on the affine maps of the networks directly (numpy), and the LPs are small
+dense problems solved by :func:`scipy.optimize.linprog` (HiGHS).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog
+
+from nnblocks.network import Network
+
+__all__: list[str] = []
+
+
+@dataclass
+class _Incumbent:
+    x: np.ndarray
+    distance: float
+    n_lps: int
+    time: float
+
+
+def _masks(network: Network, x: np.ndarray) -> list[np.ndarray]:
+    """Active masks (a^k > 0) of the hidden layers k = 1..K-1 at x."""
+    pre = network.pre_activations(x)
+    return [np.asarray(a).reshape(-1) > 0 for a in pre[:-1]]
+
+
+def _affine_maps(network: Network, masks: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """a^k = A^k x + c^k on the region of ``masks`` for k = 1..K (the last layer's pre-activation too).
+
+    Masks may be float (a leaky surrogate slope for inactive neurons, used for ascent directions only).
+    """
+    layers = network.layers
+    A = layers[0].W.copy()
+    c = layers[0].b.copy()
+    As, cs = [A], [c]
+    for k in range(1, len(layers)):
+        m = masks[k - 1]
+        A = layers[k].W @ (A * m[:, None])
+        c = layers[k].W @ (c * m) + layers[k].b
+        As.append(A)
+        cs.append(c)
+    return As, cs
+
+
+def _margin_matrix(n_out: int, target: int, gamma: float, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows M, r with M a^K >= r: the margin on the last pre-activation (see adversarial._margin_form)."""
+    others = np.array([j for j in range(n_out) if j != target])
+    M = np.zeros((len(others), n_out))
+    M[np.arange(len(others)), target] = 1.0
+    if kind == "ratio":
+        M[np.arange(len(others)), others] = -(1.0 + gamma)
+        r = np.zeros(len(others))
+    else:
+        M[np.arange(len(others)), others] = -1.0
+        r = np.full(len(others), gamma)
+    return M, r
+
+
+def _margins(networks, x, target, gamma, kind, min_output) -> float:
+    """Smallest slack of all margin rows (and of a_t >= min_output for the ratio margin) over all networks."""
+    worst = np.inf
+    for net in networks:
+        a = np.asarray(net.pre_activations(x)[-1]).reshape(-1)
+        M, r = _margin_matrix(a.size, target, gamma, kind)
+        worst = min(worst, float(np.min(M @ a - r)))
+        if min_output is not None:
+            worst = min(worst, float(a[target] - min_output))
+    return worst
+
+
+def _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output, steps=300, step=0.02, leak=0.1):
+    """Projected ascent on the smallest margin from x_bar; returns a point satisfying every margin or None."""
+    x = x_bar.copy()
+    for _ in range(steps):
+        worst, grad = np.inf, None
+        for net in networks:
+            a = np.asarray(net.pre_activations(x)[-1]).reshape(-1)
+            # ascent direction through a leaky surrogate: inactive neurons keep a small slope, so that a
+            # margin whose gradient vanishes on the current region still gets a direction
+            masks = [np.where(m, 1.0, leak) for m in _masks(net, x)]
+            As, _ = _affine_maps(net, masks)
+            M, r = _margin_matrix(a.size, target, gamma, kind)
+            slack = M @ a - r
+            rows = [M @ As[-1]]
+            if min_output is not None:
+                slack = np.append(slack, a[target] - min_output)
+                rows.append(As[-1][[target]])
+            G = np.vstack(rows)
+            i = int(np.argmin(slack))
+            if slack[i] < worst:
+                worst, grad = float(slack[i]), G[i]
+        if worst > 1e-3:
+            return x
+        gmax = np.max(np.abs(grad))
+        if gmax == 0:
+            return None
+        x = np.clip(x + step * grad / gmax, lower, upper)
+    return x if _margins(networks, x, target, gamma, kind, min_output) > 1e-6 else None
+
+
+def _pattern_lp(networks, all_masks, x_bar, lower, upper, target, gamma, kind, min_output):
+    """Solve the LP of the fixed patterns. Returns (x, value, rows) or None; rows identify sign constraints."""
+    n = x_bar.size
+    blocks, rhs, ids = [], [], []
+    for i, (net, masks) in enumerate(zip(networks, all_masks)):
+        As, cs = _affine_maps(net, masks)
+        for k, m in enumerate(masks):  # sign constraints -s (A x + c) <= 0
+            s = np.where(m, 1.0, -1.0)
+            blocks.append(-s[:, None] * As[k])
+            rhs.append(s * cs[k])
+            ids.extend((i, k, j) for j in range(m.size))
+        M, r = _margin_matrix(As[-1].shape[0], target, gamma, kind)
+        blocks.append(-(M @ As[-1]))
+        rhs.append(M @ cs[-1] - r)
+        ids.extend((i, -1, j) for j in range(M.shape[0]))
+        if min_output is not None:
+            blocks.append(-As[-1][[target]])
+            rhs.append(np.array([cs[-1][target] - min_output]))
+            ids.append((i, -1, -1))
+    G = np.vstack(blocks)  # G x <= h with x = x_bar + p - q
+    h = np.concatenate(rhs) - G @ x_bar
+    A_ub = np.hstack([G, -G])
+    bounds = np.column_stack([np.zeros(2 * n), np.concatenate([upper - x_bar, x_bar - lower])])
+    res = linprog(np.ones(2 * n), A_ub=A_ub, b_ub=h, bounds=bounds, method="highs-ds", options={"presolve": False})
+    if res.status != 0:
+        return None
+    x = np.clip(x_bar + res.x[:n] - res.x[n:], lower, upper)
+    return x, float(res.fun), ids, np.asarray(res.ineqlin.marginals)
+
+
+def incumbent(
+    networks: list[Network],
+    x_bar: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    target: int,
+    gamma: float,
+    kind: str,
+    min_output: float | None,
+    max_lps: int = 40,
+    time_limit: float = 2.0,
+) -> _Incumbent | None:
+    """A verified feasible point of the (AR)FJ model with L1 objective (ReLU hidden layers), or None.
+
+    The margin (``kind``) is imposed on the last pre-activation a^K of every network, with a^K_t >= min_output
+    unless ``min_output`` is None.
+    """
+    start = time.perf_counter()
+    x0 = _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output)
+    if x0 is None:
+        return None
+    masks = [_masks(net, x0) for net in networks]
+    sol = _pattern_lp(networks, masks, x_bar, lower, upper, target, gamma, kind, min_output)
+    n_lps = 1
+    if sol is None:
+        return None
+    x, value, ids, duals = sol
+    improved = True
+    while improved and n_lps < max_lps and time.perf_counter() - start < time_limit:
+        improved = False
+        # binding sign constraints, strongest dual first: flipping them may open a cheaper region
+        order = np.argsort(duals)  # marginals are <= 0 for <= rows; most negative first
+        for r in order:
+            if duals[r] > -1e-9 or n_lps >= max_lps or time.perf_counter() - start > time_limit:
+                break
+            i, k, j = ids[r]
+            if k < 0:
+                continue
+            trial = [[m.copy() for m in ms] for ms in masks]
+            trial[i][k][j] = ~trial[i][k][j]
+            cand = _pattern_lp(networks, trial, x_bar, lower, upper, target, gamma, kind, min_output)
+            n_lps += 1
+            if cand is not None and cand[1] < value - 1e-7:
+                x, value, ids, duals = cand
+                masks = trial
+                improved = True
+                break
+    if _margins(networks, x, target, gamma, kind, min_output) < -1e-7:
+        return None
+    distance = float(np.abs(x - x_bar).sum())
+    return _Incumbent(x, distance, n_lps, time.perf_counter() - start)

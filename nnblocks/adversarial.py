@@ -1,0 +1,561 @@
+r"""Adversarial examples by mixed-integer programming: the FJ model and the adjustable robust FJ model (ARFJ).
+
+FJ model (Fischetti & Jo; Rambau & Richter, Section 2): for a network N, a correctly classified input
+:math:`\bar x` and a target class t,
+
+.. math::
+
+    \min_x \|x - \bar x\|  \quad\text{s.t.}\quad \bar l \le x \le \bar u,\quad
+    x^K_t \ge (1 + \gamma)\, x^K_j \;\; \forall j \ne t,
+
+with the ReLU propagation of N encoded by a :class:`~nnblocks.blocks.NetworkBlock` (x, s, z per neuron).
+ARFJ, the extensive form of (4.1) over a finite set of networks Z: one shared input x and distance d,
+and one network block with its own recourse variables (x, s, z)(xi) per network xi in Z.
+
+Two configurations:
+
+- ``config="paper"``: the model as printed: per-coordinate auxiliaries d_j >= |x_j - x̄_j|, every layer
+  (the output ReLU included) in big-M form with interval bounds over the input box, SCIP with its defaults.
+- ``config="default"``: the same optimum, found faster:
+
+  1. a primal heuristic (local search over activation regions, each a linear program) gives a verified
+     example and so an upper bound d_ub on the optimal distance;
+  2. the input is then known to lie in the L1 ball of radius d_ub around x̄: neuron bounds are computed
+     over box ∩ ball (optionally LP-tightened over the whole FJ region, margin included), and the
+     objective gets the cutoff sum(d) <= d_ub;
+  3. the L1 distance is written with the split x = x̄ + p - q, p, q >= 0 (no 2 n_0 rows |x - x̄| <= d);
+  4. a ReLU on the output layer is not encoded: with x^K = max(0, a^K), the ratio margin with
+     x^K_t >= mu > 0 is equivalent to a^K_t >= (1 + gamma) a^K_j, a^K_t >= mu (and the difference margin to
+     a^K_t >= a^K_j + gamma, a^K_t >= gamma), so the output layer needs no binaries;
+  5. SCIP runs without cutting-plane separation (dense first-layer rows make separation costly and it
+     did not reduce the tree on these models) and, given the cutoff, without primal heuristics.
+
+The ratio margin (as in the paper) is used when the outputs are provably non-negative (a ReLU, ReLU6, ...
+output layer), the difference margin x_t >= x_j + gamma otherwise. Both configurations require the
+target output to be at least ``min_output`` > 0: with all outputs 0 the ratio margin holds trivially
+although no class wins.
+
+Every returned example is checked by a float64 forward pass of every network (``verified``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+from nnblocks import _fj_search
+from nnblocks.activations import Identity, ReLU
+from nnblocks.blocks import NetworkBlock
+from nnblocks.blocks.margin import TargetMargin
+from nnblocks.blocks.norms import NormBall
+from nnblocks.bounds import InputDomain, NetworkBounds, compute_bounds
+from nnblocks.network import Layer, Network
+from nnblocks.solve import SolveStatus, model_size, solve
+
+__all__ = ["CONFIGS", "AdversarialResult", "arfj", "arfj_model", "fj", "fj_model"]
+
+CONFIGS = ("default", "paper")
+_BOUNDS = ("auto", "interval", "ball", "lp")
+_RELU = ReLU()
+VERIFY_TOL = 1e-6
+"""Absolute tolerance (scaled by max(1, |output|)) of the float64 margin check of ``verified``."""
+
+
+@dataclass
+class AdversarialResult:
+    """Result of :func:`fj` / :func:`arfj`.
+
+    Attributes
+    ----------
+    x_adv : ndarray or None
+        The adversarial example (clipped to the input box), None when none was found or none exists.
+    distance : float or None
+        ||x_adv - x̄|| in the model's norm, recomputed in float64.
+    status : SolveStatus
+        OPTIMAL, INFEASIBLE (no example within the domain / ``max_distance``), TIME_LIMIT (with an example),
+        TIME_LIMIT_NO_SOLUTION, ...
+    objective, bound, gap : float or None
+        Solver objective (the distance; for norm 2 its square), best proven bound and relative gap.
+    time : float
+        Wall-clock seconds of the whole call (heuristic, bounds, model building and solving).
+    solve_time : float
+        Seconds spent in the solver call.
+    nodes : int or None
+        Branch-and-bound nodes where the solver reports them.
+    n_vars, n_binaries, n_constraints : int
+        Size of the model handed to the solver.
+    verified : bool
+        A float64 forward pass of every network confirms that the target output is at least ``min_output``
+        and beats every other output with the margin, up to ``VERIFY_TOL``.
+    certificate : bool
+        True when the solver proved that no adversarial example exists within ``max_distance``.
+    margins : ndarray
+        Per network, the smallest margin slack at x_adv (>= -tolerance when verified).
+    outputs : ndarray
+        Per network, the output vector at x_adv (n_networks x n_K).
+    """
+
+    x_adv: np.ndarray | None
+    distance: float | None
+    status: SolveStatus
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    time: float
+    solve_time: float
+    nodes: int | None
+    n_vars: int
+    n_binaries: int
+    n_constraints: int
+    verified: bool
+    certificate: bool
+    solver: str
+    config: str
+    target: int
+    gamma: float
+    norm: int | str
+    margin: str
+    max_distance: float | None = None
+    heuristic_distance: float | None = None
+    preprocess_time: float = 0.0
+    margins: np.ndarray = field(default_factory=lambda: np.empty(0))
+    outputs: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the example itself)."""
+        return {
+            "status": self.status.value,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "distance": self.distance,
+            "time_s": self.time,
+            "solve_time_s": self.solve_time,
+            "preprocess_time_s": self.preprocess_time,
+            "nodes": self.nodes,
+            "n_vars": self.n_vars,
+            "n_binaries": self.n_binaries,
+            "n_constraints": self.n_constraints,
+            "verified": self.verified,
+            "certificate": self.certificate,
+            "solver": self.solver,
+            "config": self.config,
+            "target": self.target,
+            "gamma": self.gamma,
+            "norm": self.norm,
+            "margin": self.margin,
+            "max_distance": self.max_distance,
+            "heuristic_distance": self.heuristic_distance,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# checks
+# ---------------------------------------------------------------------------------------------------
+def _canonical_norm(norm: Any) -> int | str:
+    table = {1: 1, "1": 1, "l1": 1, 2: 2, "2": 2, "l2": 2, "inf": "inf", "linf": "inf", math.inf: "inf"}
+    key = norm.lower() if isinstance(norm, str) else norm
+    if key not in table:
+        raise ValueError(f"unknown norm {norm!r}: use 1, 2 or 'inf'")
+    return table[key]
+
+
+def _check_inputs(networks, x_bar, target, gamma, domain, max_distance, config, min_output):
+    if isinstance(networks, Network):
+        networks = [networks]
+    networks = list(networks)
+    if not networks:
+        raise ValueError("need at least one network")
+    for i, net in enumerate(networks):
+        if not isinstance(net, Network):
+            raise TypeError(f"networks[{i}] must be an nnblocks.Network, got {type(net).__name__}")
+    n0, nK = networks[0].n_inputs, networks[0].n_outputs
+    for i, net in enumerate(networks):
+        if (net.n_inputs, net.n_outputs) != (n0, nK):
+            raise ValueError(
+                f"networks[{i}] maps {net.n_inputs} -> {net.n_outputs} inputs/outputs, networks[0] {n0} -> {nK}"
+            )
+    x_bar = np.asarray(x_bar, dtype=np.float64).reshape(-1)
+    if x_bar.size != n0:
+        raise ValueError(f"x_bar has {x_bar.size} entries but the network has {n0} inputs")
+    if not np.all(np.isfinite(x_bar)):
+        raise ValueError("x_bar contains NaN or infinite entries")
+    if isinstance(target, bool) or not isinstance(target, int | np.integer) or not 0 <= target < nK:
+        raise ValueError(f"target must be a class index in 0..{nK - 1}, got {target!r}")
+    gamma = float(gamma)
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise ValueError(f"gamma must be finite and >= 0, got {gamma}")
+    lower, upper = domain
+    lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n0,)).copy()
+    upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n0,)).copy()
+    if np.any(np.isnan(lower)) or np.any(np.isnan(upper)) or np.any(lower > upper):
+        raise ValueError("domain must be (lower, upper) with lower <= upper and no NaN")
+    if np.any(x_bar < lower - 1e-12) or np.any(x_bar > upper + 1e-12):
+        raise ValueError("x_bar lies outside the input domain")
+    if max_distance is not None and not (math.isfinite(max_distance) and max_distance >= 0):
+        raise ValueError(f"max_distance must be finite and >= 0, got {max_distance}")
+    if config not in CONFIGS:
+        raise ValueError(f"unknown config {config!r}: choose one of {CONFIGS}")
+    if not min_output > 0:
+        raise ValueError(f"min_output must be > 0, got {min_output}")
+    return networks, x_bar, int(target), gamma, lower, upper
+
+
+def _margin_kind(networks: list[Network], margin: str | None) -> str:
+    nonneg = all(float(net.layers[-1].activation.image_bounds(np.array([-np.inf]), np.array([np.inf]))[0][0]) >= 0
+                 for net in networks)
+    if margin is None or margin == "auto":
+        return "ratio" if nonneg else "difference"
+    if margin not in ("ratio", "difference"):
+        raise ValueError(f"margin must be 'auto', 'ratio' or 'difference', got {margin!r}")
+    if margin == "ratio" and not nonneg:
+        raise ValueError("the ratio margin needs non-negative outputs (e.g. a ReLU output layer); use 'difference'")
+    return margin
+
+
+def _logit_network(net: Network) -> Network:
+    """The network with its output ReLU replaced by the identity: outputs a^K instead of max(0, a^K)."""
+    last = net.layers[-1]
+    return Network(list(net.layers[:-1]) + [Layer(last.W, last.b, Identity())])
+
+
+def _verify(networks, x, target, gamma, kind, min_output) -> tuple[bool, np.ndarray, np.ndarray]:
+    Y = np.vstack([np.asarray(net.forward(x), dtype=np.float64).reshape(-1) for net in networks])
+    yt = Y[:, target]
+    others = np.delete(Y, target, axis=1)
+    scale = np.maximum(1.0, np.abs(Y).max(axis=1))
+    if kind == "ratio":
+        slack = np.minimum((yt[:, None] - (1 + gamma) * others).min(axis=1), yt - min_output)
+    else:
+        slack = (yt[:, None] - others - gamma).min(axis=1)
+    wins = np.argmax(Y, axis=1) == target
+    ok = bool(np.all(slack >= -VERIFY_TOL * scale) and np.all(wins) and (kind != "ratio" or np.all(yt > 0)))
+    return ok, slack, Y
+
+
+# ---------------------------------------------------------------------------------------------------
+# model building
+# ---------------------------------------------------------------------------------------------------
+@dataclass
+class _Prepared:
+    model: Any
+    kind: str
+    incumbent: Any
+    preprocess_time: float
+    solver_options: dict
+
+
+def _ball_domain(lower, upper, x_bar, radius) -> InputDomain:
+    return InputDomain(lower, upper, center=x_bar, norm=1, radius=float(radius))
+
+
+def _margin_output_rows(nK: int, target: int, gamma: float, kind: str, min_output: float):
+    """(A, b) with A a^K <= b: the default configuration's margin on the last pre-activation."""
+    M, r = _fj_search._margin_matrix(nK, target, gamma, kind)
+    e = np.zeros((1, nK))
+    e[0, target] = 1.0
+    floor = min_output if kind == "ratio" else max(gamma, min_output)
+    return np.vstack([-M, -e]), np.concatenate([-r, [-floor]])
+
+
+def _bounds_for(net, lower, upper, x_bar, radius, method, out_rows) -> NetworkBounds:
+    dom = InputDomain.box(lower, upper) if radius is None else _ball_domain(lower, upper, x_bar, radius)
+    if method == "lp":
+        return compute_bounds(net, dom, method="lp", output_constraints=out_rows, passes=2)
+    return compute_bounds(net, dom, method="interval")
+
+
+def _scip_options(cutoff: bool) -> dict:
+    """SCIP options of the default configuration (see the module docstring, item 5)."""
+    opts = {"separating/maxrounds": 0, "separating/maxroundsroot": 0}
+    if cutoff:
+        opts.update(_heuristics_off())
+    return opts
+
+
+_HEUR_OFF: dict | None = None
+
+
+def _heuristics_off() -> dict:
+    global _HEUR_OFF
+    if _HEUR_OFF is None:
+        import pyscipopt
+
+        m = pyscipopt.Model()
+        before = m.getParams()
+        m.setHeuristics(pyscipopt.SCIP_PARAMSETTING.OFF)
+        after = m.getParams()
+        _HEUR_OFF = {k: v for k, v in after.items() if before.get(k) != v}
+    return dict(_HEUR_OFF)
+
+
+def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin, min_output,
+             heuristic) -> _Prepared:
+    start = time.perf_counter()
+    networks, x_bar, target, gamma, lower, upper = _check_inputs(
+        networks, x_bar, target, gamma, domain, max_distance, config, min_output
+    )
+    norm = _canonical_norm(norm)
+    kind = _margin_kind(networks, margin)
+    if bounds not in _BOUNDS and not (isinstance(bounds, list | tuple) and len(bounds) == len(networks)):
+        raise ValueError(f"bounds must be one of {_BOUNDS} or a list of NetworkBounds (one per network)")
+    paper = config == "paper"
+    relu_out = all(net.layers[-1].activation == _RELU for net in networks)
+    drop_output_relu = not paper and relu_out
+    model_nets = [_logit_network(n) for n in networks] if drop_output_relu else networks
+    all_relu = all(layer.activation == _RELU for net in networks for layer in net.layers[:-1])
+
+    inc = None
+    if heuristic is None:
+        heuristic = not paper
+    identity_out = all(net.layers[-1].activation == Identity() for net in networks)
+    if heuristic and norm == 1 and all_relu and (drop_output_relu or identity_out):
+        # on a^K: ReLU outputs need a^K_t >= floor (see item 4 of the module docstring), identity outputs not
+        floor = (min_output if kind == "ratio" else max(gamma, min_output)) if drop_output_relu else None
+        inc = _fj_search.incumbent(model_nets, x_bar, lower, upper, target, gamma, kind, floor)
+    radius = None
+    if norm == 1:
+        cands = [r for r in (max_distance, None if inc is None else inc.distance) if r is not None]
+        radius = min(cands) if cands else None
+    if bounds == "auto":
+        bounds = "interval" if paper else ("ball" if radius is not None else "interval")
+    out_rows = _margin_output_rows(networks[0].n_outputs, target, gamma, kind, min_output) if drop_output_relu else None
+    if isinstance(bounds, str):
+        if bounds == "interval":
+            nbs = [compute_bounds(n, InputDomain.box(lower, upper), method="interval") for n in model_nets]
+        else:
+            if bounds == "lp" and out_rows is None:
+                raise ValueError("bounds='lp' needs the default configuration on ReLU-output networks")
+            nbs = [_bounds_for(n, lower, upper, x_bar, radius, "lp" if bounds == "lp" else "interval", out_rows)
+                   for n in model_nets]
+    else:
+        nbs = list(bounds)
+        for nb in nbs:
+            if not isinstance(nb, NetworkBounds):
+                raise TypeError("bounds must contain NetworkBounds")
+
+    m = pyo.ConcreteModel(name="ARFJ" if len(networks) > 1 else "FJ")
+    n0 = x_bar.size
+    idx = range(n0)
+    with PauseGC():
+        m.x = pyo.Var(idx, bounds=lambda _m, j: (float(lower[j]), float(upper[j])))
+        if norm == 1 and not paper:
+            # x = x̄ + p - q with p, q >= 0: ||x - x̄||_1 = sum(p + q) at any optimum
+            m.p = pyo.Var(idx, bounds=lambda _m, j: (0.0, float(upper[j] - x_bar[j])))
+            m.q = pyo.Var(idx, bounds=lambda _m, j: (0.0, float(x_bar[j] - lower[j])))
+            m.split = pyo.Constraint(idx, rule=lambda _m, j: _m.x[j] - _m.p[j] + _m.q[j] == float(x_bar[j]))
+            m.distance = pyo.Expression(expr=LinearExpression(
+                constant=0.0, linear_coefs=[1.0] * (2 * n0),
+                linear_vars=[m.p[j] for j in idx] + [m.q[j] for j in idx]))
+            if max_distance is not None:
+                m.max_distance = pyo.Constraint(expr=m.distance <= float(max_distance))
+        else:
+            m.ball = NormBall(m.x, center=x_bar, norm=norm, radius=max_distance)
+            m.distance = pyo.Expression(expr=m.ball.distance)
+        m.nn = NetworkBlock(range(len(networks)))
+        for i, (net, nb) in enumerate(zip(model_nets, nbs)):
+            m.nn[i].build(net, inputs=[m.x[j] for j in idx], formulation="bigm", bounds=nb)
+        m.margin = pyo.Block(range(len(networks)))
+        for i in range(len(networks)):
+            outs = m.nn[i].outputs
+            blk = m.margin[i]
+            if drop_output_relu:
+                A, b = out_rows
+                rows = range(A.shape[0])
+                blk.rows = pyo.Constraint(rows, rule=lambda _b, r, A=A, b=b, outs=outs: (
+                    sum(float(A[r, j]) * outs[j] for j in np.flatnonzero(A[r])) <= float(b[r])))
+            else:
+                lowers = nbs[i].layers[-1].post_lower
+                blk.target = TargetMargin(outs, target=target, gamma=gamma, kind=kind, output_bounds=lowers)
+                floor = min_output if kind == "ratio" else None
+                if floor is not None:
+                    blk.floor = pyo.Constraint(expr=outs[target] >= float(floor))
+        cutoff = False
+        if inc is not None and not paper and (max_distance is None or inc.distance <= max_distance):
+            # the heuristic's example stays feasible: the cutoff only removes worse solutions
+            m.cutoff = pyo.Constraint(expr=m.distance <= inc.distance * (1 + 1e-7) + 1e-7)
+            cutoff = True
+        m.obj = pyo.Objective(expr=m.distance, sense=pyo.minimize)
+    opts = {} if paper else _scip_options(cutoff)
+    m._nnblocks_adv = dict(networks=networks, x_bar=x_bar, target=target, gamma=gamma, kind=kind, norm=norm,
+                           min_output=min_output, lower=lower, upper=upper, config=config, max_distance=max_distance)
+    return _Prepared(m, kind, inc, time.perf_counter() - start, opts)
+
+
+def fj_model(
+    network: Network,
+    x_bar: Any,
+    target: int,
+    gamma: float = 0.2,
+    norm: int | str = 1,
+    domain: tuple[Any, Any] = (0.0, 1.0),
+    max_distance: float | None = None,
+    config: str = "default",
+    bounds: Any = "auto",
+    margin: str | None = "auto",
+    min_output: float = 1e-3,
+    heuristic: bool | None = None,
+):
+    """The FJ model as an unsolved Pyomo ``ConcreteModel`` (see :func:`fj` for the parameters).
+
+    Components: ``x`` (input), ``distance`` (expression), ``nn[0]`` (the :class:`NetworkBlock`),
+    ``margin[0]`` (target margin), ``obj``; in the default configuration also ``p``, ``q``, ``split``
+    and, when the heuristic found an example, ``cutoff``.
+    """
+    return _prepare([network], x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
+                    min_output, heuristic).model
+
+
+def arfj_model(networks: Sequence[Network], x_bar: Any, target: int, gamma: float = 0.2, **kwargs):
+    """The extensive form of ARFJ (4.1) as an unsolved Pyomo model: ``nn[i]`` / ``margin[i]`` per network."""
+    return _prepare(list(networks), x_bar, target, gamma, kwargs.pop("norm", 1), kwargs.pop("domain", (0.0, 1.0)),
+                    kwargs.pop("max_distance", None), kwargs.pop("config", "default"), kwargs.pop("bounds", "auto"),
+                    kwargs.pop("margin", "auto"), kwargs.pop("min_output", 1e-3), kwargs.pop("heuristic", None)).model
+
+
+def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, start) -> AdversarialResult:
+    m = prep.model
+    info = m._nnblocks_adv
+    name = solver or "scip_direct"
+    opts = dict(prep.solver_options) if name.startswith("scip") else {}
+    opts.update(solver_options or {})
+    size = model_size(m)
+    remaining = None
+    if time_limit is not None:
+        remaining = max(1e-3, time_limit - (time.perf_counter() - start))
+    res = solve(m, solver=name, time_limit=remaining, threads=threads, tee=tee, **opts)
+    status = res.status
+    x = None
+    objective, bound, gap = res.objective, res.bound, res.gap
+    if res.has_solution:
+        x = np.array([pyo.value(m.x[j]) for j in range(info["x_bar"].size)], dtype=np.float64)
+    inc = prep.incumbent
+    if inc is not None and (x is None or (objective is not None and inc.distance < objective - 1e-9)):
+        if status in (SolveStatus.TIME_LIMIT_NO_SOLUTION, SolveStatus.INFEASIBLE, SolveStatus.ERROR,
+                      SolveStatus.INFEASIBLE_OR_UNBOUNDED) or x is None:
+            # the cutoff made the model numerically empty or time ran out: the heuristic example stands
+            status = SolveStatus.TIME_LIMIT if status == SolveStatus.TIME_LIMIT_NO_SOLUTION else SolveStatus.FEASIBLE
+            x = inc.x.copy()
+            objective = inc.distance
+            bound = None if status != SolveStatus.FEASIBLE else bound
+    certificate = status == SolveStatus.INFEASIBLE and info["max_distance"] is not None
+    verified, slack, Y = False, np.empty(0), np.empty((0, 0))
+    distance = None
+    if x is not None:
+        x = np.clip(x, info["lower"], info["upper"])
+        verified, slack, Y = _verify(info["networks"], x, info["target"], info["gamma"], info["kind"],
+                                     info["min_output"])
+        d = x - info["x_bar"]
+        norm = info["norm"]
+        distance = float(np.abs(d).sum() if norm == 1 else (np.abs(d).max() if norm == "inf" else np.sqrt(d @ d)))
+    return AdversarialResult(
+        x_adv=x, distance=distance, status=status, objective=objective, bound=bound, gap=gap,
+        time=time.perf_counter() - start, solve_time=res.time, nodes=res.nodes, n_vars=size.n_vars,
+        n_binaries=size.n_binaries, n_constraints=size.n_constraints, verified=verified, certificate=certificate,
+        solver=name, config=info["config"], target=info["target"], gamma=info["gamma"], norm=info["norm"],
+        margin=info["kind"], max_distance=info["max_distance"],
+        heuristic_distance=None if inc is None else inc.distance, preprocess_time=prep.preprocess_time,
+        margins=slack, outputs=Y,
+    )
+
+
+def fj(
+    network: Network,
+    x_bar: Any,
+    target: int,
+    gamma: float = 0.2,
+    norm: int | str = 1,
+    domain: tuple[Any, Any] = (0.0, 1.0),
+    solver: str | None = None,
+    time_limit: float | None = None,
+    max_distance: float | None = None,
+    config: str = "default",
+    bounds: Any = "auto",
+    margin: str | None = "auto",
+    min_output: float = 1e-3,
+    heuristic: bool | None = None,
+    threads: int | None = None,
+    tee: bool = False,
+    solver_options: dict | None = None,
+) -> AdversarialResult:
+    """Closest input (in ``norm``) to ``x_bar`` that ``network`` classifies as ``target`` with margin gamma.
+
+    Parameters
+    ----------
+    network : Network
+        A trained network (ReLU or piecewise-linear activations).
+    x_bar : array
+        The nominal input x̄ (flattened to n_0 entries).
+    target : int
+        Target class t.
+    gamma : float
+        Margin: x^K_t >= (1 + gamma) x^K_j (ratio) or x^K_t >= x^K_j + gamma (difference).
+    norm : 1, 2 or "inf"
+        Distance; the paper uses 1. For 2 the objective is the squared distance.
+    domain : (lower, upper)
+        Input box [l̄, ū] (scalars or arrays).
+    solver : str, optional
+        Any solver name of :func:`nnblocks.solve.solve`; default ``scip_direct``.
+    time_limit : float, optional
+        Seconds for the whole call.
+    max_distance : float, optional
+        Certification: adds ||x - x̄|| <= max_distance. Status INFEASIBLE is then a certificate that no
+        adversarial example exists within that distance (``certificate=True``).
+    config : "default" or "paper"
+        See the module docstring.
+    bounds : "auto", "interval", "ball", "lp" or a list of NetworkBounds
+        Neuron bounds for big-M: over the input box, over box ∩ L1 ball of the heuristic's (or
+        ``max_distance``'s) radius, or LP-tightened over the FJ region (ball and margin).
+    margin : "auto", "ratio" or "difference"
+        "auto": ratio when the outputs are provably non-negative, else difference.
+    min_output : float
+        Required target output (ratio margin): excludes the all-zero output.
+    heuristic : bool, optional
+        Run the primal heuristic (default: on in the default configuration, L1 norm, ReLU networks).
+    threads, tee, solver_options
+        Passed to :func:`nnblocks.solve.solve`.
+    """
+    start = time.perf_counter()
+    prep = _prepare([network], x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
+                    min_output, heuristic)
+    return _run(prep, solver, time_limit, threads, tee, solver_options, start)
+
+
+def arfj(
+    networks: Sequence[Network],
+    x_bar: Any,
+    target: int,
+    gamma: float = 0.2,
+    norm: int | str = 1,
+    domain: tuple[Any, Any] = (0.0, 1.0),
+    solver: str | None = None,
+    time_limit: float | None = None,
+    max_distance: float | None = None,
+    config: str = "default",
+    bounds: Any = "auto",
+    margin: str | None = "auto",
+    min_output: float = 1e-3,
+    heuristic: bool | None = None,
+    threads: int | None = None,
+    tee: bool = False,
+    solver_options: dict | None = None,
+) -> AdversarialResult:
+    """Robust adversarial example: the extensive form of ARFJ (4.1) over the finite set ``networks``.
+
+    One shared input x and distance d; one network block (own recourse variables x, s, z) per network;
+    the margin must hold for every network. The nominal network is an ordinary member of the list (leave it
+    out for the grey-box attack). ``verified`` checks every network. Parameters as in :func:`fj`.
+    """
+    start = time.perf_counter()
+    prep = _prepare(list(networks), x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
+                    min_output, heuristic)
+    return _run(prep, solver, time_limit, threads, tee, solver_options, start)
+
