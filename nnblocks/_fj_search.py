@@ -119,6 +119,18 @@ def _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_outp
     return x if _margins(networks, x, target, gamma, kind, min_output) > 1e-6 else None
 
 
+def _closest_on_segment(networks, x_bar, x0, target, gamma, kind, min_output, iters=30) -> np.ndarray:
+    """Bisection for the point x_bar + s (x0 - x_bar), s in (0, 1], closest to x_bar with every margin met."""
+    lo, hi = 0.0, 1.0
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        if _margins(networks, x_bar + mid * (x0 - x_bar), target, gamma, kind, min_output) > 1e-6:
+            hi = mid
+        else:
+            lo = mid
+    return x_bar + hi * (x0 - x_bar)
+
+
 def _pattern_lp(networks, all_masks, x_bar, lower, upper, target, gamma, kind, min_output):
     """Solve the LP of the fixed patterns. Returns (x, value, rows) or None; rows identify sign constraints."""
     n = x_bar.size
@@ -167,15 +179,20 @@ def incumbent(
     unless ``min_output`` is None.
     """
     start = time.perf_counter()
-    x0 = _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output)
-    if x0 is None:
+    best = None
+    for leak in (0.1, 0.3):  # two ascent surrogates; the cheaper region found wins
+        x0 = _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output, leak=leak)
+        if x0 is None:
+            continue
+        x0 = _closest_on_segment(networks, x_bar, x0, target, gamma, kind, min_output)
+        masks = [_masks(net, x0) for net in networks]
+        sol = _pattern_lp(networks, masks, x_bar, lower, upper, target, gamma, kind, min_output)
+        if sol is not None and (best is None or sol[1] < best[0][1]):
+            best = (sol, masks)
+    n_lps = 2
+    if best is None:
         return None
-    masks = [_masks(net, x0) for net in networks]
-    sol = _pattern_lp(networks, masks, x_bar, lower, upper, target, gamma, kind, min_output)
-    n_lps = 1
-    if sol is None:
-        return None
-    x, value, ids, duals = sol
+    (x, value, ids, duals), masks = best
     improved = True
     while improved and n_lps < max_lps and time.perf_counter() - start < time_limit:
         improved = False

@@ -68,6 +68,10 @@ def d_osd(
     ``O_N`` stacks the classification probabilities of the m reference inputs (rows of
     ``reference_inputs``); the L1 norm sums absolute differences over all m x n_K entries. Either network
     may be given only as a function returning probabilities (a grey-box oracle).
+
+    Definition 3.4 indexes the samples ``x^0, ..., x^m`` and divides by m; here m is the number of reference
+    inputs (the paper's experiment: the first 50 training images, m = 50), so ``d_osd`` is the mean over the
+    reference inputs of ``||p_N(x) - p_N'(x)||_1`` and lies in [0, 2].
     """
     X = np.asarray(reference_inputs, dtype=np.float64)
     if X.ndim == 1:

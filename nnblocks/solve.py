@@ -16,12 +16,12 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import pyomo.environ as pyo  # noqa: F401  (registers the solver plugins; must precede the factories below)
+import pyomo.environ as pyo  # registers the solver plugins: must precede the factories below
 from pyomo.common.log import LoggingIntercept
 from pyomo.contrib.appsi.base import SolverFactory as _AppsiFactory
 from pyomo.contrib.appsi.base import TerminationCondition as _AppsiTC
@@ -115,7 +115,7 @@ class SolveResult:
     solver: str
     nodes: int | None
     termination: str
-    raw: Any = None
+    raw: Any = field(default=None, repr=False)
     solution_loaded: bool = False
 
     @property
@@ -153,12 +153,9 @@ def _degree(expr) -> int | None:
     """Polynomial degree of an expression; fixed variables count as constants. None means non-polynomial."""
     if type(expr) is LinearExpression:  # linear by construction: skip the expression walk
         return 1
-    if expr.__class__ in _NATIVE_NUMBERS:
+    if isinstance(expr, int | float):
         return 0
     return expr.polynomial_degree()
-
-
-_NATIVE_NUMBERS = (int, float)
 
 
 def _active_vars(model):
@@ -263,7 +260,11 @@ _KNOWN_NAMES = (
 
 
 def _interface(name: str) -> str:
-    """Which Pyomo interface serves ``name``: "new", "appsi", "legacy" or "" (unknown)."""
+    """Which Pyomo interface serves ``name``: "new", "appsi", "legacy" or "" (unknown).
+
+    Looks the name up in the factories' registries (``_cls``, stable within the pinned Pyomo 6.10), because
+    asking the legacy factory for an unknown name logs an error and returns a placeholder object.
+    """
     if name in _NewFactory._cls:
         return "new"
     if name.startswith("appsi_") and name[6:] in _AppsiFactory._cls:

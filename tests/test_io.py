@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import onnx
+import onnx.inliner
 import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -595,6 +596,72 @@ def test_unsupported_op_on_constants_only_is_named():
         from_onnx(model)
 
 
+@st.composite
+def onnx_graphs(draw):
+    """Random single-path graphs as other tools write them: Gemm / MatMul+Add with any attributes, element-wise
+    normalisation and scaling, the activation ops with random parameters; (model, per-sample input shape)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = n0 = draw(st.integers(1, 5))
+    nodes, inits, cur = [], [], "x"
+
+    def fresh(prefix: str) -> str:
+        return f"{prefix}{len(nodes)}_{len(inits)}"
+
+    def emit(op: str, ins: list[str], **attrs) -> None:
+        nonlocal cur
+        out = fresh(op.lower())
+        nodes.append(helper.make_node(op, ins, [out], name=f"{op}_{len(nodes)}", **attrs))
+        cur = out
+
+    def const(value) -> str:
+        name = fresh("c")
+        inits.append(tensor(name, value))
+        return name
+
+    for _ in range(draw(st.integers(0, 2))):  # element-wise maps on the input
+        op = draw(st.sampled_from(["Sub", "Div", "Mul", "Add"]))
+        k = rng.uniform(0.5, 2.0, size=draw(st.sampled_from([(), (1,), (n,), (1, n)])))
+        emit(op, [cur, const(k)] if op == "Div" or draw(st.booleans()) else [const(k), cur])
+    for _ in range(draw(st.integers(1, 3))):
+        m = draw(st.integers(1, 5))
+        if draw(st.booleans()):
+            trans_b = draw(st.booleans())
+            W = rng.normal(size=(m, n) if trans_b else (n, m))
+            alpha, beta = draw(st.sampled_from([1.0, 0.5, -2.0])), draw(st.sampled_from([1.0, 0.0, 1.5]))
+            ins = [cur, const(W)] + ([const(rng.normal(size=draw(st.sampled_from([(m,), (1, m), ()]))))]
+                                     if draw(st.booleans()) else [])  # fmt: skip
+            emit("Gemm", ins, transB=int(trans_b), alpha=alpha, beta=beta)
+        else:
+            emit("MatMul", [cur, const(rng.normal(size=(n, m)))])
+            b = const(rng.normal(size=m))
+            emit("Add", [cur, b] if draw(st.booleans()) else [b, cur])
+        n = m
+        act = draw(st.sampled_from(["Relu", "LeakyRelu", "Clip", "HardSigmoid", "Dropout", "Identity", None]))
+        if act == "LeakyRelu":
+            emit(act, [cur], alpha=draw(st.sampled_from([0.01, 0.2, -0.5])))
+        elif act == "HardSigmoid":
+            emit(
+                act, [cur], alpha=draw(st.sampled_from([0.2, 1 / 6, -0.4, 1.5])), beta=draw(st.sampled_from([0.5, 0.1]))
+            )
+        elif act == "Clip":
+            lo = draw(st.sampled_from([None, -1.0, 0.0]))
+            hi = draw(st.sampled_from([None, 0.5, 2.0]))
+            ins = [cur, "" if lo is None else const(lo), "" if hi is None else const(hi)]
+            while ins[-1] == "":
+                ins.pop()
+            emit(act, ins)
+        elif act is not None:
+            emit(act, [cur])
+    nodes[-1].output[0] = "y"
+    return make_model(nodes, [vinfo("x", ["N", n0])], [vinfo("y", ["N", n])], inits), (n0,)
+
+
+@HYP
+@given(onnx_graphs())
+def test_from_onnx_random_graphs_match_onnxruntime(graph):
+    check_against_ort(*graph)
+
+
 def test_graph_structure_errors(rng):
     W = tensor("W", rng.normal(size=(2, 2)))
     branch = [
@@ -653,6 +720,14 @@ def test_from_onnx_accepts_path_bytes_and_proto(tmp_path, rng):
         assert from_onnx(source) == net
     with pytest.raises(TypeError):
         from_onnx(3)
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        from_onnx(b"not a model")
+    with pytest.raises(FileNotFoundError):
+        from_onnx(tmp_path / "missing.onnx")
+    # weights stored as external data next to the model
+    onnx.save_model(model, tmp_path / "ext.onnx", save_as_external_data=True, location="w.bin", size_threshold=0)
+    assert (tmp_path / "w.bin").exists()
+    assert from_onnx(tmp_path / "ext.onnx") == net
 
 
 # ---------------------------------------------------------------------------------------------
@@ -765,7 +840,12 @@ def test_pwl_export_keeps_many_kinks_exact():
     pwl = PiecewiseLinear([0.0, 0.5, 1.0], [-1.0, 1.0, -1.0, 1.0], [0.0, 0.0, 1.0, -1.0])
     net = Network([Layer(np.eye(1), np.zeros(1), pwl)])
     z = np.linspace(-2, 3, 101).reshape(-1, 1)
-    np.testing.assert_allclose(run_ort(to_onnx(net, dtype="float64"), z), pwl(z), rtol=0, atol=1e-15)
+    model = to_onnx(net, dtype="float64")
+    np.testing.assert_allclose(run_ort(model, z), pwl(z), rtol=0, atol=1e-15)
+    # the function body alone (inlined) is standard ONNX and computes the same
+    inlined = onnx.inliner.inline_local_functions(model)
+    assert not inlined.functions and all(n.domain == "" for n in inlined.graph.node)
+    np.testing.assert_allclose(run_ort(inlined, z), pwl(z), rtol=0, atol=1e-15)
 
 
 def test_save_and_load_network_by_suffix(tmp_path, rng):
@@ -787,3 +867,34 @@ def test_save_and_load_network_by_suffix(tmp_path, rng):
         load_network(tmp_path / "n.h5")
     with pytest.raises(FileNotFoundError):
         load_network(tmp_path / "missing.onnx")
+
+
+def test_shipped_models_agree_across_formats():
+    """The networks shipped under models/ read the same from .onnx (float32) and .npz (exact)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "models" / "fashion-mnist"
+    pairs = [(p, p.with_suffix(".npz")) for p in sorted(folder.glob("*.onnx")) if p.with_suffix(".npz").exists()]
+    if not pairs:
+        pytest.skip("no shipped .onnx/.npz model pairs")
+    X = np.random.default_rng(0).uniform(0.0, 1.0, size=(50, 784))
+    for onnx_path, npz_path in pairs:
+        a, b = load_network(onnx_path), load_network(npz_path)
+        assert a.layer_sizes == b.layer_sizes
+        np.testing.assert_allclose(a.forward(X), b.forward(X), **F32)
+        np.testing.assert_allclose(run_ort(onnx.load(str(onnx_path)), X), b.forward(X), **F32)
+
+
+def test_networks_page_examples_run(tmp_path, monkeypatch):
+    """The code blocks of docs/networks.md run as written (in order, in one namespace)."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "networks.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) >= 4
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile("\n".join(blocks), str(page), "exec"), namespace)
+    assert namespace["back"] == namespace["net"]
+    assert (tmp_path / "net.onnx").exists()

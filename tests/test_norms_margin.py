@@ -317,3 +317,30 @@ def test_nearest_input_with_target_margin(solver, rank):
     yg = net.forward(g)
     wins = np.all(yg[:, [t]] >= np.delete(yg, t, axis=1) + 0.1, axis=1)
     assert np.abs(g[wins] - x0).sum(axis=1).min() >= r.objective - 1e-6
+
+
+@pytest.mark.parametrize("suffix", [".lp", ".mps"])
+def test_network_model_written_to_file_has_the_same_optimum(tmp_path, suffix):
+    """A MILP with a network, an L1 ball and a margin, exported and solved by highspy without Pyomo."""
+    import highspy
+
+    from nnblocks.blocks import NetworkBlock
+    from nnblocks.solve import write
+
+    net = _small_network()
+    x0 = np.array([0.2, -0.4])
+    t = int(np.argsort(-net.forward(x0[None])[0])[1])
+    m = model_with_x(2, bounds=(-3, 3))
+    m.nn = NetworkBlock()
+    m.nn.build(net, inputs=m.x)
+    m.ball = NormBall(m.x, x0, norm=1)
+    m.margin = TargetMargin(m.nn.outputs, t, gamma=0.1, kind="difference")
+    m.obj = pyo.Objective(expr=m.ball.distance)
+    assert problem_class(m) == "MILP"
+    through_pyomo = solve(m).raise_for_status().objective
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    assert h.readModel(str(write(m, tmp_path / f"fj{suffix}"))) == highspy.HighsStatus.kOk
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert h.getInfo().objective_function_value == pytest.approx(through_pyomo, abs=1e-6)

@@ -140,7 +140,7 @@ def test_unbounded(solver):
 @pytest.mark.parametrize("solver", ["highs", "scip_direct"])
 def test_time_limit_with_incumbent(solver):
     m = market_split(m_rows=5, n=50, seed=1, slack=True)
-    r = solve(m, solver, time_limit=0.5)
+    r = solve(m, solver, time_limit=1.0)
     assert r.status is SolveStatus.TIME_LIMIT, r.termination
     assert r.has_solution and r.objective is not None and r.objective > 0
     assert r.gap > 0
@@ -182,7 +182,7 @@ def test_legacy_interface_mapping(name):
         if objective is not None:
             assert r.objective == pytest.approx(objective) and pyo.value(m.o) == pytest.approx(objective)
     m = market_split(m_rows=5, n=50, seed=1, slack=True)
-    r = _solve_legacy(_LegacyFactory(name), m, name, 0.5, None, None, False, {}, m.o)
+    r = _solve_legacy(_LegacyFactory(name), m, name, 1.0, None, None, False, {}, m.o)
     assert r.status is SolveStatus.TIME_LIMIT and r.has_solution
     assert pyo.value(m.o) == pytest.approx(r.objective) and r.gap > 0
 
@@ -278,6 +278,12 @@ def test_persistent_solver_is_reused_and_sees_new_constraints():
     assert r1.objective == pytest.approx(8.0) and r2.objective == pytest.approx(6.0)
     m.cut.deactivate()
     assert solve(m, "scip_persistent").objective == pytest.approx(8.0)
+    m.y.fix(1)  # x = 4
+    assert solve(m, "scip_persistent").objective == pytest.approx(6.0)
+    m.y.unfix()
+    m.x.setub(1)  # x = 1, y = 3
+    assert solve(m, "scip_persistent").objective == pytest.approx(7.0)
+    assert persistent_solver(m, "scip_persistent") is opt
     clone = m.clone()  # the cache is not copied with the model
     assert persistent_solver(clone, "scip_persistent") is not opt
     with pytest.raises(ValueError, match="not a persistent"):
@@ -288,7 +294,7 @@ def test_persistent_solver_is_reused_and_sees_new_constraints():
 def test_persistent_options_do_not_leak_into_the_next_call(solver):
     m = market_split(m_rows=5, n=50, seed=1, slack=True)
     r = solve(m, solver, time_limit=0.3, threads=1)
-    assert r.status is SolveStatus.TIME_LIMIT
+    assert r.status in (SolveStatus.TIME_LIMIT, SolveStatus.TIME_LIMIT_NO_SOLUTION)
     native = persistent_solver(m, solver)._solver_model
     m.o.sense = pyo.maximize  # the maximum (all x = 0 or 1, deviations unbounded) is unbounded: solved at once
     r = solve(m, solver)

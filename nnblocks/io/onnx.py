@@ -15,6 +15,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import onnx
+from google.protobuf.message import DecodeError
 from onnx import TensorProto, helper, numpy_helper
 
 from nnblocks.activations import HardSigmoid, Identity, LeakyReLU, PiecewiseLinear, ReLU
@@ -38,11 +39,23 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 def _load(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
         return model
-    if isinstance(model, bytes):
-        return onnx.load_from_string(model)
     if isinstance(model, str | Path):
-        return onnx.load(str(model))
-    raise TypeError(f"from_onnx expects a path, bytes or an onnx.ModelProto, got {type(model).__name__}")
+        if not Path(model).is_file():
+            raise FileNotFoundError(f"no such ONNX file: {model}")
+        data, what = Path(model).read_bytes(), str(model)
+    elif isinstance(model, bytes):
+        data, what = model, "the given bytes"
+    else:
+        raise TypeError(f"from_onnx expects a path, bytes or an onnx.ModelProto, got {type(model).__name__}")
+    try:
+        proto = onnx.load_from_string(data)
+    except DecodeError as exc:
+        raise ValueError(f"{what} is not an ONNX model: {exc}") from exc
+    if isinstance(model, str | Path) and any(
+        init.data_location == TensorProto.EXTERNAL for init in proto.graph.initializer
+    ):
+        proto = onnx.load(str(model))  # with the external weight files next to it
+    return proto
 
 
 def _label(node: onnx.NodeProto) -> str:

@@ -1,0 +1,290 @@
+"""Adversarial-example commands: ``demo``, ``fj``, ``arfj``, ``sample inner|outer``, ``evaluate``.
+
+Networks are .onnx or .npz files (default: the shipped Fashion-MNIST networks); an image is an index into
+the shipped nominal images (one per class, index = class) or a .npy file holding one flattened input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nnblocks.cli import app
+
+_console = Console()
+
+sample_app = typer.Typer(help="Sample uncertainty sets of networks (inner: perturbed weights; outer: retrained).",
+                         no_args_is_help=True)
+app.add_typer(sample_app, name="sample")
+
+
+# ---------------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------------
+def _load(path: Path | None, default: str = "nominal"):
+    from nnblocks.datasets import load_shipped
+    from nnblocks.io import load_network
+
+    if path is None:
+        return load_shipped(default)
+    if not path.exists():
+        raise typer.BadParameter(f"network file not found: {path}")
+    return load_network(path)
+
+
+def _image(image: str) -> tuple[np.ndarray, int | None]:
+    """(x̄, its class if known) from an index into the shipped nominal images or a .npy file."""
+    from nnblocks.datasets import nominal_images
+
+    if image.endswith(".npy"):
+        path = Path(image)
+        if not path.exists():
+            raise typer.BadParameter(f"image file not found: {path}")
+        return np.load(path).astype(np.float64).reshape(-1), None
+    try:
+        i = int(image)
+    except ValueError:
+        raise typer.BadParameter(f"image must be an index 0..9 of the shipped nominal images or a .npy file, "
+                                 f"got {image!r}") from None
+    X, y, _ = nominal_images()
+    if not 0 <= i < len(X):
+        raise typer.BadParameter(f"image index must be in 0..{len(X) - 1}, got {i}")
+    return X[i], int(y[i])
+
+
+def _result_table(result, title: str, true: int | None) -> Table:
+    table = Table(title=title)
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+
+    def fmt(v):
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.6g}"
+        return str(v)
+
+    rows = [("status", result.status.value), ("distance", result.distance), ("objective", result.objective),
+            ("bound", result.bound), ("gap", result.gap), ("time (s)", result.time),
+            ("solver time (s)", result.solve_time), ("nodes", result.nodes), ("variables", result.n_vars),
+            ("binaries", result.n_binaries), ("constraints", result.n_constraints), ("verified", result.verified),
+            ("certificate", result.certificate), ("solver", result.solver), ("config", result.config),
+            ("margin", result.margin)]
+    if true is not None:
+        rows.insert(0, ("true -> target", f"{true} -> {result.target}"))
+    for k, v in rows:
+        table.add_row(k, fmt(v))
+    return table
+
+
+def _finish(result, model_path: Path | None, json_path: Path | None, plot_path: Path | None, x_bar, title, true,
+            prep_model=None):
+    _console.print(_result_table(result, title, true))
+    if json_path is not None:
+        record = result.as_dict()
+        record["true"] = true
+        record["x_adv"] = None if result.x_adv is None else result.x_adv.tolist()
+        json_path.write_text(json.dumps(record, indent=1))
+        _console.print(f"wrote {json_path}")
+    if plot_path is not None and result.x_adv is not None:
+        from nnblocks.plot.adversarial import plot_adversarial
+
+        plot_adversarial(x_bar, result.x_adv, plot_path, suptitle=title)
+        _console.print(f"wrote {plot_path}")
+
+
+def _write_model(model_fn, path: Path | None) -> None:
+    if path is None:
+        return
+    if path.suffix not in (".lp", ".mps"):
+        raise typer.BadParameter(f"--write-model needs a .lp or .mps path, got {path}")
+    from nnblocks.solve import write
+
+    write(model_fn(), path)
+    _console.print(f"wrote {path}")
+
+
+def _solve_with_status(fn, what: str):
+    from nnblocks.solve import SolverNotAvailableError
+
+    try:
+        with _console.status(f"solving {what} ..."):
+            return fn()
+    except SolverNotAvailableError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    image: Annotated[int, typer.Option(help="Shipped nominal image (= its class, 0..9).")] = 2,
+    target: Annotated[int, typer.Option(help="Target class.")] = 1,
+    plot: Annotated[Path, typer.Option(help="PNG to write.")] = Path("adversarial_demo.png"),
+) -> None:
+    """FJ adversarial example on the shipped Fashion-MNIST network (no external data needed)."""
+    from nnblocks.adversarial import fj
+    from nnblocks.datasets import CLASSES
+
+    net = _load(None)
+    x_bar, true = _image(str(image))
+    result = _solve_with_status(lambda: fj(net, x_bar, target), "the FJ model")
+    title = f"FJ: {CLASSES[true]} -> {CLASSES[target]}"
+    _finish(result, None, None, plot, x_bar, title, true)
+
+
+@app.command("fj")
+def fj_command(
+    network: Annotated[Path | None, typer.Option("--network", "-n", help="Network .onnx or .npz.")] = None,
+    image: Annotated[str, typer.Option(help="Index of a shipped nominal image or a .npy file.")] = "2",
+    target: Annotated[int, typer.Option(help="Target class.")] = 1,
+    gamma: Annotated[float, typer.Option(help="Margin gamma.")] = 0.2,
+    norm: Annotated[str, typer.Option(help="Distance: 1, 2 or inf.")] = "1",
+    config: Annotated[str, typer.Option(help="default or paper.")] = "default",
+    max_distance: Annotated[float | None, typer.Option(help="Certify up to this distance.")] = None,
+    solver: Annotated[str | None, typer.Option(help="Solver name (see nnblocks.solve.available_solvers).")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    write_model: Annotated[Path | None, typer.Option(help="Write the model to PATH.lp or PATH.mps.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of image, example and difference.")] = None,
+) -> None:
+    """Closest adversarial example for one network (FJ model)."""
+    from nnblocks.adversarial import fj, fj_model
+
+    net = _load(network)
+    x_bar, true = _image(image)
+    norm_v = "inf" if norm == "inf" else int(norm)
+    kw = dict(gamma=gamma, norm=norm_v, config=config, max_distance=max_distance)
+    _write_model(lambda: fj_model(net, x_bar, target, **kw), write_model)
+    result = _solve_with_status(lambda: fj(net, x_bar, target, solver=solver, time_limit=time_limit, **kw), "FJ")
+    _finish(result, write_model, json_path, plot, x_bar, f"FJ, image {image} -> class {target}", true)
+
+
+@app.command("arfj")
+def arfj_command(
+    networks: Annotated[list[Path] | None, typer.Argument(help="Networks (default: nominal, outer_1..5).")] = None,
+    image: Annotated[str, typer.Option(help="Index of a shipped nominal image or a .npy file.")] = "2",
+    target: Annotated[int, typer.Option(help="Target class.")] = 1,
+    gamma: Annotated[float, typer.Option(help="Margin gamma.")] = 0.2,
+    config: Annotated[str, typer.Option(help="default or paper.")] = "default",
+    solver: Annotated[str | None, typer.Option(help="Solver name.")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    write_model: Annotated[Path | None, typer.Option(help="Write the model to PATH.lp or PATH.mps.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of image, example and difference.")] = None,
+) -> None:
+    """Robust adversarial example for a set of networks (extensive form of ARFJ (4.1))."""
+    from nnblocks.adversarial import arfj, arfj_model
+
+    if networks:
+        nets = [_load(p) for p in networks]
+    else:
+        nets = [_load(None)] + [_load(None, f"outer_{i}") for i in range(1, 6)]
+    x_bar, true = _image(image)
+    kw = dict(gamma=gamma, config=config)
+    _write_model(lambda: arfj_model(nets, x_bar, target, **kw), write_model)
+    result = _solve_with_status(
+        lambda: arfj(nets, x_bar, target, solver=solver, time_limit=time_limit, **kw), f"ARFJ ({len(nets)} networks)"
+    )
+    _finish(result, write_model, json_path, plot, x_bar, f"ARFJ ({len(nets)} networks), image {image} -> {target}",
+            true)
+
+
+@sample_app.command("inner")
+def sample_inner(
+    out: Annotated[Path, typer.Argument(help="Directory for the sampled networks (inner_<i>.npz).")],
+    network: Annotated[Path | None, typer.Option("--network", "-n", help="Network (default: shipped nominal).")] = None,
+    eps: Annotated[float, typer.Option(help="L1 radius of the weight perturbation (d_in).")] = 0.05,
+    n: Annotated[int, typer.Option(help="Number of networks.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Networks at inner distance exactly eps (weights and biases perturbed on the L1 sphere)."""
+    from rich.progress import track
+
+    from nnblocks.metrics import d_in
+    from nnblocks.sampling import inner
+
+    net = _load(network)
+    out.mkdir(parents=True, exist_ok=True)
+    nets = inner(net, eps=eps, n=n, rng=seed)
+    table = Table(title=f"inner sample, eps = {eps}")
+    table.add_column("file")
+    table.add_column("d_in", justify="right")
+    for i, s in enumerate(track(nets, description="writing"), start=1):
+        path = out / f"inner_{i}.npz"
+        s.save(path)
+        table.add_row(str(path), f"{d_in(s, net):.6g}")
+    _console.print(table)
+
+
+@sample_app.command("outer")
+def sample_outer(
+    out: Annotated[Path, typer.Argument(help="Directory for the accepted networks (outer_<i>.npz).")],
+    data: Annotated[Path | None, typer.Option(help="IDX dir (default: $NNBLOCKS_FASHION_MNIST).")] = None,
+    network: Annotated[Path | None, typer.Option("--network", "-n", help="Reference (default: nominal).")] = None,
+    eps: Annotated[float, typer.Option(help="Acceptance threshold on d_osd.")] = 0.2,
+    n: Annotated[int, typer.Option(help="Networks to accept.")] = 5,
+    max_tries: Annotated[int, typer.Option(help="Training runs at most.")] = 50,
+    epochs: Annotated[int, typer.Option(help="Training epochs per network.")] = 50,
+    n_reference: Annotated[int, typer.Option(help="Reference inputs: the first training images.")] = 50,
+) -> None:
+    """Networks retrained from scratch, kept when their d_osd to the reference is below eps."""
+    from nnblocks.datasets import fashion_mnist
+    from nnblocks.sampling import outer
+    from nnblocks.train.classifier import classifier
+
+    ref = _load(network)
+    ds = fashion_mnist(data)
+    X_train, y_train = ds[0], ds[1]
+
+    def train(seed: int):
+        return classifier(X_train, y_train, epochs=epochs, seed=seed, progress=False)
+
+    out.mkdir(parents=True, exist_ok=True)
+    sample = outer(train, ref, X_train[:n_reference], eps=eps, n=n, max_tries=max_tries)
+    table = Table(title=f"outer sample, eps = {eps}: {sample.acceptances} of {sample.tries} accepted")
+    table.add_column("file")
+    table.add_column("seed", justify="right")
+    table.add_column("d_osd", justify="right")
+    for i, (net, seed, d) in enumerate(zip(sample.networks, sample.seeds, sample.distances), start=1):
+        path = out / f"outer_{i}.npz"
+        net.save(path)
+        table.add_row(str(path), str(seed), f"{d:.5f}")
+    _console.print(table)
+
+
+@app.command()
+def evaluate(
+    example: Annotated[Path, typer.Argument(help=".npy file with the adversarial example (or a --json result file).")],
+    true: Annotated[int, typer.Option(help="True class.")],
+    target: Annotated[int, typer.Option(help="Target class.")],
+    networks: Annotated[
+        list[Path] | None, typer.Option("--network", "-n", help="Networks (default: shipped outer_eval_1..15).")
+    ] = None,
+) -> None:
+    """Share of networks classifying the example as target / true / other, mean probabilities (Tables 4, 5)."""
+    from nnblocks.metrics import evaluate as evaluate_fn
+
+    if not example.exists():
+        raise typer.BadParameter(f"file not found: {example}")
+    if example.suffix == ".json":
+        x = np.asarray(json.loads(example.read_text())["x_adv"], dtype=np.float64)
+    else:
+        x = np.load(example).astype(np.float64).reshape(-1)
+    nets = [_load(p) for p in networks] if networks else [_load(None, f"outer_eval_{i}") for i in range(1, 16)]
+    ev = evaluate_fn(x, nets, true, target)
+    table = Table(title=f"evaluation on {ev.n_networks} networks ({true} -> {target})")
+    for c in ("", "target", "true", "other"):
+        table.add_column(c, justify="right")
+    table.add_row("classified as", f"{ev.target_share:.2%}", f"{ev.true_share:.2%}", f"{ev.other_share:.2%}")
+    table.add_row("mean probability", f"{ev.target_probability:.2%}", f"{ev.true_probability:.2%}",
+                  f"{ev.other_probability:.2%}")
+    _console.print(table)
+    _console.print(f"weak confidence mean(p_target - p_true): {ev.weak_confidence:.2%}")

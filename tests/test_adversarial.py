@@ -1,0 +1,199 @@
+"""Specification of the FJ / ARFJ builders (nnblocks.adversarial)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+
+from nnblocks.activations import Identity, ReLU
+from nnblocks.adversarial import AdversarialResult, arfj, fj, fj_model
+from nnblocks.network import Layer, Network
+from nnblocks.solve import SolveStatus, SolverNotAvailableError
+
+GAMMA = 0.2
+
+
+def _net(rng: np.random.Generator, sizes=(6, 8, 6, 4), out=ReLU()) -> Network:
+    layers = []
+    for k in range(1, len(sizes)):
+        W = rng.normal(size=(sizes[k], sizes[k - 1])) / np.sqrt(sizes[k - 1])
+        b = rng.normal(scale=0.3, size=sizes[k])
+        layers.append(Layer(W, b, ReLU() if k < len(sizes) - 1 else out))
+    return Network(layers)
+
+
+def _instance(seed: int, out=ReLU(), n_perturbed: int = 0):
+    """A small network, a nominal input and a target class reachable with margin in the unit box."""
+    rng = np.random.default_rng(seed)
+    for _ in range(100):
+        net = _net(rng, out=out)
+        X = rng.uniform(size=(3000, net.n_inputs))
+        Y = net.forward(X)
+        x_bar = X[0]
+        true = int(np.argmax(Y[0]))
+        if Y[0, true] <= 0:
+            continue
+        others = [t for t in range(net.n_outputs) if t != true]
+        for t in others:
+            if isinstance(out, ReLU):
+                ok = (Y[:, t] >= (1 + GAMMA) * np.delete(Y, t, axis=1).max(axis=1) + 1e-3) & (Y[:, t] > 1e-2)
+            else:
+                ok = Y[:, t] >= np.delete(Y, t, axis=1).max(axis=1) + GAMMA + 1e-3
+            if ok.any():
+                nets = [net] + [net.with_parameters(net.parameters() + rng.normal(scale=0.02, size=net.n_parameters))
+                                for _ in range(n_perturbed)]
+                return nets, x_bar, t
+    raise RuntimeError("no instance found")
+
+
+def _check_verified(res: AdversarialResult, nets, x_bar, target, gamma=GAMMA):
+    """Independent check of a returned example: inside the box, target wins with the margin on every network."""
+    assert res.x_adv is not None and res.verified
+    assert np.all(res.x_adv >= 0) and np.all(res.x_adv <= 1)
+    assert res.distance == pytest.approx(np.abs(res.x_adv - x_bar).sum(), abs=1e-9)
+    for net in nets:
+        y = net.forward(res.x_adv)
+        assert np.argmax(y) == target
+        assert y[target] >= (1 + gamma) * np.delete(y, target).max() - 1e-6 * max(1, np.abs(y).max())
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("config", ["default", "paper"])
+def test_fj_returns_verified_optimal_example(seed, config):
+    nets, x_bar, t = _instance(seed)
+    res = fj(nets[0], x_bar, t, gamma=GAMMA, config=config)
+    assert res.status == SolveStatus.OPTIMAL
+    _check_verified(res, nets, x_bar, t)
+    assert res.objective == pytest.approx(res.distance, rel=1e-6, abs=1e-6)
+    assert res.n_vars > 0 and res.n_constraints > 0 and res.n_binaries >= 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_default_and_paper_configurations_agree(seed):
+    nets, x_bar, t = _instance(seed)
+    d = fj(nets[0], x_bar, t, mip_gap=0.0)
+    p = fj(nets[0], x_bar, t, config="paper")
+    assert d.objective == pytest.approx(p.objective, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_highs_gives_the_same_optimum(seed):
+    nets, x_bar, t = _instance(seed)
+    s = fj(nets[0], x_bar, t, mip_gap=0.0)
+    h = fj(nets[0], x_bar, t, solver="appsi_highs", mip_gap=0.0)
+    _check_verified(h, nets, x_bar, t)
+    assert h.objective == pytest.approx(s.objective, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_arfj_with_one_network_equals_fj(seed):
+    nets, x_bar, t = _instance(seed)
+    a = arfj([nets[0]], x_bar, t, mip_gap=0.0)
+    f = fj(nets[0], x_bar, t, mip_gap=0.0)
+    assert a.objective == pytest.approx(f.objective, rel=1e-6, abs=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_arfj_is_verified_on_every_network_and_never_below_fj(seed):
+    nets, x_bar, t = _instance(seed, n_perturbed=3)
+    a = arfj(nets, x_bar, t, mip_gap=0.0)
+    if a.status == SolveStatus.INFEASIBLE:  # the perturbed networks admit no common example
+        return
+    assert a.status == SolveStatus.OPTIMAL
+    _check_verified(a, nets, x_bar, t)
+    assert a.margins.shape == (len(nets),)
+    for net in nets:
+        f = fj(net, x_bar, t, mip_gap=0.0)
+        assert a.objective >= f.objective - 1e-6 * max(1.0, f.objective)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("config", ["default", "paper"])
+def test_certification_agrees_with_the_optimum(seed, config):
+    nets, x_bar, t = _instance(seed)
+    opt = fj(nets[0], x_bar, t, mip_gap=0.0).objective
+    below = fj(nets[0], x_bar, t, max_distance=opt * (1 - 1e-3), config=config, mip_gap=0.0)
+    assert below.status == SolveStatus.INFEASIBLE and below.certificate and below.x_adv is None
+    above = fj(nets[0], x_bar, t, max_distance=opt * (1 + 1e-3), config=config, mip_gap=0.0)
+    assert not above.certificate
+    _check_verified(above, nets, x_bar, t)
+    assert above.distance <= opt * (1 + 1e-3) + 1e-7
+
+
+def test_difference_margin_for_affine_outputs():
+    nets, x_bar, t = _instance(7, out=Identity())
+    res = fj(nets[0], x_bar, t, gamma=GAMMA)
+    assert res.margin == "difference"
+    y = nets[0].forward(res.x_adv)
+    assert res.verified and y[t] >= np.delete(y, t).max() + GAMMA - 1e-6
+    paper = fj(nets[0], x_bar, t, gamma=GAMMA, config="paper")
+    assert paper.objective == pytest.approx(res.objective, rel=1e-4, abs=1e-6)
+    with pytest.raises(ValueError, match="non-negative"):
+        fj(nets[0], x_bar, t, margin="ratio")
+
+
+@pytest.mark.parametrize("norm", ["inf", 2])
+def test_other_norms_give_verified_examples(norm):
+    nets, x_bar, t = _instance(1)
+    res = fj(nets[0], x_bar, t, norm=norm)
+    assert res.verified
+    d = res.x_adv - x_bar
+    expected = np.abs(d).max() if norm == "inf" else np.sqrt(d @ d)
+    assert res.distance == pytest.approx(expected)
+    l1 = fj(nets[0], x_bar, t)
+    if norm == "inf":  # ||.||_inf <= ||.||_1: the L-inf optimum is at most the L1 optimum
+        assert res.distance <= l1.distance + 1e-6
+
+
+def test_fj_model_is_an_unsolved_pyomo_model(tmp_path):
+    nets, x_bar, t = _instance(0)
+    m = fj_model(nets[0], x_bar, t)
+    assert isinstance(m, pyo.ConcreteModel)
+    assert all(m.x[j].value is None for j in m.x)
+    from nnblocks.solve import solve, write
+
+    path = write(m, tmp_path / "fj.lp")
+    assert path.stat().st_size > 0
+    res = solve(m)
+    assert res.objective == pytest.approx(fj(nets[0], x_bar, t).objective, rel=1e-3)
+
+
+def test_bad_input_gets_clear_errors():
+    nets, x_bar, t = _instance(0)
+    net = nets[0]
+    with pytest.raises(ValueError, match="target"):
+        fj(net, x_bar, net.n_outputs)
+    with pytest.raises(ValueError, match="inputs"):
+        fj(net, x_bar[:-1], t)
+    with pytest.raises(ValueError, match="NaN"):
+        fj(net, np.full_like(x_bar, np.nan), t)
+    with pytest.raises(ValueError, match="config"):
+        fj(net, x_bar, t, config="fast")
+    with pytest.raises(ValueError, match="norm"):
+        fj(net, x_bar, t, norm=3)
+    with pytest.raises(ValueError, match="outside"):
+        fj(net, x_bar + 2, t)
+    with pytest.raises(SolverNotAvailableError):
+        fj(net, x_bar, t, solver="no_such_solver")
+    other = Network([Layer(np.ones((2, 3)), np.zeros(2), ReLU())])
+    with pytest.raises(ValueError, match="inputs/outputs"):
+        arfj([net, other], x_bar, t)
+
+
+def test_unreachable_target_is_reported_infeasible():
+    # output 1 is identically zero: no input makes class 1 win
+    net = Network([Layer(np.array([[1.0, 0.5], [0.0, 0.0]]), np.array([0.1, -1.0]), ReLU())])
+    res = fj(net, np.array([0.5, 0.5]), 1)
+    assert res.status == SolveStatus.INFEASIBLE and res.x_adv is None and not res.verified
+
+
+@pytest.mark.slow
+def test_shipped_network_demo_pair_is_verified():
+    from nnblocks.datasets import load_shipped, nominal_images
+
+    net = load_shipped("nominal")
+    X, _, _ = nominal_images()
+    res = fj(net, X[2], 1)
+    assert res.status == SolveStatus.OPTIMAL and res.gap is not None and res.gap <= 1e-4
+    _check_verified(res, [net], X[2], 1)
