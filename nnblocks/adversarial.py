@@ -253,6 +253,7 @@ class _Prepared:
     incumbent: Any
     preprocess_time: float
     solver_options: dict
+    cutoff: bool = False
 
 
 def _ball_domain(lower, upper, x_bar, radius) -> InputDomain:
@@ -389,7 +390,7 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
     opts = {} if paper else _scip_options(cutoff)
     m._nnblocks_adv = dict(networks=networks, x_bar=x_bar, target=target, gamma=gamma, kind=kind, norm=norm,
                            min_output=min_output, lower=lower, upper=upper, config=config, max_distance=max_distance)
-    return _Prepared(m, kind, inc, time.perf_counter() - start, opts)
+    return _Prepared(m, kind, inc, time.perf_counter() - start, opts, cutoff)
 
 
 def fj_model(
@@ -444,7 +445,7 @@ def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, star
     objective, bound, gap = res.objective, res.bound, res.gap
     if res.has_solution:
         x = np.array([pyo.value(m.x[j]) for j in range(info["x_bar"].size)], dtype=np.float64)
-    inc = prep.incumbent
+    inc = prep.incumbent if prep.cutoff else None  # only an incumbent within max_distance may stand in
     if inc is not None and (x is None or (objective is not None and inc.distance < objective - 1e-9)):
         if status in (SolveStatus.TIME_LIMIT_NO_SOLUTION, SolveStatus.INFEASIBLE, SolveStatus.ERROR,
                       SolveStatus.INFEASIBLE_OR_UNBOUNDED) or x is None:

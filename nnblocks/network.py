@@ -257,11 +257,11 @@ class Network:
 
         return from_onnx(model)
 
-    def to_onnx(self, path: str | Path | None = None) -> onnx.ModelProto:
+    def to_onnx(self, path: str | Path | None = None, *, dtype: str = "float32") -> onnx.ModelProto:
         """Write the network as an ONNX model (see :func:`nnblocks.io.to_onnx`)."""
         from nnblocks.io import to_onnx
 
-        return to_onnx(self, path)
+        return to_onnx(self, path, dtype=dtype)
 
 
 def _named(pwl: PiecewiseLinear) -> PiecewiseLinear:

@@ -381,3 +381,19 @@ def test_lp_invalid_arguments():
         compute_bounds(net, (0, 1), method="lp", passes=0)
     with pytest.raises(ValueError, match="output_constraints need method='lp'"):
         compute_bounds(net, (0, 1), output_constraints=(np.ones((1, 2)), [0.0]))
+
+
+def test_lp_interior_point_path_is_sound(monkeypatch):
+    """Large LPs go to interior point without crossover; its approximate duals still give sound bounds."""
+    import nnblocks.bounds as bounds_module
+
+    monkeypatch.setattr(bounds_module, "_IPM_NNZ", 0)
+    rng = np.random.default_rng(7)
+    for norm in (None, 1, 2):
+        net = random_network(rng, [4, 6, 6, 2], ["relu", "pwl3"])
+        dom = random_domain(rng, 4, norm)
+        ib = compute_bounds(net, dom)
+        lb = compute_bounds(net, dom, method="lp")
+        for i, l in zip(ib.layers, lb.layers):
+            assert np.all(l.lower >= i.lower) and np.all(l.upper <= i.upper)
+        assert_inside(net, lb, sample_domain(rng, dom))
