@@ -168,6 +168,9 @@ def main(
                 )
             for method, fn, rep in runs:
                 nb, seconds, cpu = timed(fn, rep)
+                console.print(
+                    f"  {net_name}, {dom_name}, {method}: {seconds:.3f} s wall, {cpu:.3f} s cpu", highlight=False
+                )
                 for row in nb.summary():
                     records.append(
                         {

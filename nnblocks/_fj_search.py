@@ -89,9 +89,10 @@ def _margins(networks, x, target, gamma, kind, min_output) -> float:
     return worst
 
 
-def _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output, steps=300, step=0.02, leak=0.1):
-    """Projected ascent on the smallest margin from x_bar; returns a point satisfying every margin or None."""
-    x = x_bar.copy()
+def _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output, steps=300, step=0.02, leak=0.1,
+                    x_start=None):
+    """Projected ascent on the smallest margin from x_start (default x_bar); a point meeting every margin or None."""
+    x = (x_bar if x_start is None else np.clip(x_start, lower, upper)).copy()
     for _ in range(steps):
         worst, grad = np.inf, None
         for net in networks:
@@ -172,16 +173,26 @@ def incumbent(
     min_output: float | None,
     max_lps: int = 40,
     time_limit: float = 2.0,
+    starts: list[np.ndarray] | None = None,
 ) -> _Incumbent | None:
     """A verified feasible point of the (AR)FJ model with L1 objective (ReLU hidden layers), or None.
 
     The margin (``kind``) is imposed on the last pre-activation a^K of every network, with a^K_t >= min_output
-    unless ``min_output`` is None.
+    unless ``min_output`` is None. ``starts`` are further points to ascend from (e.g. the FJ example of one
+    network of an ARFJ set).
     """
     start = time.perf_counter()
     best = None
-    for leak in (0.1, 0.3):  # two ascent surrogates; the cheaper region found wins
-        x0 = _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output, leak=leak)
+    # two ascent surrogates from x_bar, plus the given starts; the cheapest region found wins
+    runs = [(0.1, None), (0.3, None)] + [(0.1, s) for s in (starts or [])]
+    for x_start in starts or []:  # the regions of a start itself (e.g. close networks share them)
+        masks = [_masks(net, x_start) for net in networks]
+        sol = _pattern_lp(networks, masks, x_bar, lower, upper, target, gamma, kind, min_output)
+        if sol is not None and (best is None or sol[1] < best[0][1]):
+            best = (sol, masks)
+    for leak, x_start in runs:
+        x0 = _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output, leak=leak,
+                             x_start=x_start)
         if x0 is None:
             continue
         x0 = _closest_on_segment(networks, x_bar, x0, target, gamma, kind, min_output)
@@ -189,7 +200,7 @@ def incumbent(
         sol = _pattern_lp(networks, masks, x_bar, lower, upper, target, gamma, kind, min_output)
         if sol is not None and (best is None or sol[1] < best[0][1]):
             best = (sol, masks)
-    n_lps = 2
+    n_lps = len(runs) + len(starts or [])
     if best is None:
         return None
     (x, value, ids, duals), masks = best

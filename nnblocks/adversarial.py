@@ -60,7 +60,7 @@ from nnblocks.blocks.margin import TargetMargin
 from nnblocks.blocks.norms import NormBall
 from nnblocks.bounds import InputDomain, NetworkBounds, compute_bounds
 from nnblocks.network import Layer, Network
-from nnblocks.solve import SolveStatus, model_size, solve
+from nnblocks.solve import SolveResult, SolveStatus, model_size, solve
 
 __all__ = ["CONFIGS", "AdversarialResult", "arfj", "arfj_model", "fj", "fj_model"]
 
@@ -254,6 +254,7 @@ class _Prepared:
     preprocess_time: float
     solver_options: dict
     cutoff: bool = False
+    lower_bound: float | None = None
 
 
 def _ball_domain(lower, upper, x_bar, radius) -> InputDomain:
@@ -301,7 +302,7 @@ def _heuristics_off() -> dict:
 
 
 def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin, min_output,
-             heuristic) -> _Prepared:
+             heuristic, starts=None, lower_bound=None) -> _Prepared:
     start = time.perf_counter()
     networks, x_bar, target, gamma, lower, upper = _check_inputs(
         networks, x_bar, target, gamma, domain, max_distance, config, min_output
@@ -323,7 +324,7 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
     if heuristic and norm == 1 and all_relu and (drop_output_relu or identity_out):
         # on a^K: ReLU outputs need a^K_t >= floor (see item 4 of the module docstring), identity outputs not
         floor = (min_output if kind == "ratio" else max(gamma, min_output)) if drop_output_relu else None
-        inc = _fj_search.incumbent(model_nets, x_bar, lower, upper, target, gamma, kind, floor)
+        inc = _fj_search.incumbent(model_nets, x_bar, lower, upper, target, gamma, kind, floor, starts=starts)
     radius = None
     if norm == 1:
         cands = [r for r in (max_distance, None if inc is None else inc.distance) if r is not None]
@@ -390,7 +391,7 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
     opts = {} if paper else _scip_options(cutoff)
     m._nnblocks_adv = dict(networks=networks, x_bar=x_bar, target=target, gamma=gamma, kind=kind, norm=norm,
                            min_output=min_output, lower=lower, upper=upper, config=config, max_distance=max_distance)
-    return _Prepared(m, kind, inc, time.perf_counter() - start, opts, cutoff)
+    return _Prepared(m, kind, inc, time.perf_counter() - start, opts, cutoff, lower_bound)
 
 
 def fj_model(
@@ -439,11 +440,24 @@ def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, star
         remaining = max(1e-3, time_limit - (time.perf_counter() - start))
     if mip_gap is None and info["config"] == "default":
         mip_gap = DEFAULT_MIP_GAP
-    res = solve(m, solver=name, time_limit=remaining, mip_gap=mip_gap, threads=threads, tee=tee, **opts)
+    lb, inc0 = prep.lower_bound, prep.incumbent if prep.cutoff else None
+    closed = lb is not None and inc0 is not None and inc0.distance - lb <= (mip_gap or 0.0) * inc0.distance
+    if closed:
+        # the heuristic's example is within mip_gap of a proven lower bound: optimal without a MILP solve
+        res = SolveResult(SolveStatus.OPTIMAL, inc0.distance, lb, (inc0.distance - lb) / max(inc0.distance, 1e-10),
+                          0.0, name, 0, "closed by the lower bound", None, False)
+    else:
+        if lb is not None and name.startswith("scip"):
+            # stop as soon as a solution within mip_gap of the proven lower bound is found (a constraint
+            # distance >= lb would make every node LP degenerate and blind the branching)
+            opts.setdefault("limits/primal", lb * (1 + (mip_gap or 0.0)))
+        res = solve(m, solver=name, time_limit=remaining, mip_gap=mip_gap, threads=threads, tee=tee, **opts)
     status = res.status
     x = None
     objective, bound, gap = res.objective, res.bound, res.gap
-    if res.has_solution:
+    if closed:
+        x = inc0.x.copy()
+    elif res.has_solution:
         x = np.array([pyo.value(m.x[j]) for j in range(info["x_bar"].size)], dtype=np.float64)
     inc = prep.incumbent if prep.cutoff else None  # only an incumbent within max_distance may stand in
     if inc is not None and (x is None or (objective is not None and inc.distance < objective - 1e-9)):
@@ -454,6 +468,11 @@ def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, star
             x = inc.x.copy()
             objective = inc.distance
             bound = None if status != SolveStatus.FEASIBLE else bound
+    if (lb is not None and x is not None and objective is not None
+            and objective <= lb * (1 + (mip_gap or 0.0)) * (1 + 1e-9) + 1e-12):
+        status = SolveStatus.OPTIMAL  # within mip_gap of the proven lower bound
+        bound = lb if bound is None else max(bound, lb)
+        gap = max(0.0, objective - bound) / max(abs(objective), 1e-10)
     certificate = status == SolveStatus.INFEASIBLE and info["max_distance"] is not None
     verified, slack, Y = False, np.empty(0), np.empty((0, 0))
     distance = None
@@ -472,6 +491,18 @@ def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, star
         margin=info["kind"], max_distance=info["max_distance"],
         heuristic_distance=None if inc is None else inc.distance, preprocess_time=prep.preprocess_time,
         margins=slack, outputs=Y,
+    )
+
+
+def _infeasible_result(prep: _Prepared, solver, start) -> AdversarialResult:
+    info = prep.model._nnblocks_adv
+    size = model_size(prep.model)
+    return AdversarialResult(
+        x_adv=None, distance=None, status=SolveStatus.INFEASIBLE, objective=None, bound=None, gap=None,
+        time=time.perf_counter() - start, solve_time=0.0, nodes=0, n_vars=size.n_vars, n_binaries=size.n_binaries,
+        n_constraints=size.n_constraints, verified=False, certificate=False, solver=solver or "scip_direct",
+        config=info["config"], target=info["target"], gamma=info["gamma"], norm=info["norm"], margin=info["kind"],
+        max_distance=info["max_distance"], preprocess_time=prep.preprocess_time,
     )
 
 
@@ -566,9 +597,28 @@ def arfj(
     One shared input x and distance d; one network block (own recourse variables x, s, z) per network;
     the margin must hold for every network. The nominal network is an ordinary member of the list (leave it
     out for the grey-box attack). ``verified`` checks every network. Parameters as in :func:`fj`.
+
+    In the default configuration with more than one network, the FJ model of ``networks[0]`` is solved
+    first: its optimum is a lower bound on the ARFJ optimum (every member's FJ feasible set contains the
+    ARFJ one) and its example a starting point of the heuristic. When the heuristic's ARFJ example is within
+    ``mip_gap`` of that bound, no ARFJ MILP is solved.
     """
     start = time.perf_counter()
-    prep = _prepare(list(networks), x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
-                    min_output, heuristic)
+    networks = list(networks)
+    starts, lower_bound = None, None
+    if config == "default" and len(networks) > 1 and max_distance is None and _canonical_norm(norm) == 1:
+        first = fj(networks[0], x_bar, target, gamma=gamma, norm=norm, domain=domain, solver=solver,
+                   time_limit=None if time_limit is None else 0.5 * time_limit, config=config, bounds=bounds,
+                   margin=margin, min_output=min_output, heuristic=heuristic, mip_gap=mip_gap, threads=threads,
+                   solver_options=solver_options)
+        if first.status == SolveStatus.INFEASIBLE:  # no example for networks[0] alone: none for the set
+            prep = _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
+                            min_output, False)
+            return _infeasible_result(prep, solver, start)
+        # the solver's bound, loosened by its tolerances so that it can never cut off the ARFJ optimum
+        lower_bound = None if first.bound is None else first.bound * (1 - 1e-6) - 1e-9
+        starts = None if first.x_adv is None else [first.x_adv]
+    prep = _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
+                    min_output, heuristic, starts=starts, lower_bound=lower_bound)
     return _run(prep, solver, time_limit, threads, tee, solver_options, start, mip_gap)
 

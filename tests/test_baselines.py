@@ -129,19 +129,24 @@ def _files(sub: str, stem: str):
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("T,I,q", [(1, 26, "0.90"), (2, 21, "0.40"), (3, 21, "0.75")])
-def test_kernel_from_files_and_refit_match_the_authors(T, I, q):
+@pytest.mark.parametrize("T,I,q,solver", [(1, 26, "0.90", "highs"), (3, 21, "0.75", "highs"),
+                                          (2, 21, "0.40", "clarabel")])
+def test_kernel_from_files_and_refit_match_the_authors(T, I, q, solver):
     train = shared_data("ro-dnn", "2d", "data", f"train-{T}-{I}.txt")
     U = KernelUncertaintySet.from_files(*_files("2d", f"{T}-{I}-{q}"), train)
     # their set holds about Q of the training data
     assert U.contains(U.data).mean() == pytest.approx(float(q), abs=0.015)
     # their q file is the inverse covariance of the training data
     assert np.allclose(U.Q, np.linalg.inv(np.cov(U.data.T)), rtol=1e-4)
-    # refitting with HiGHS reproduces their alphas (CPLEX) and theta
-    V = KernelUncertaintySet.fit(U.data, q=float(q))
-    assert np.abs(V.alphas - U.alphas).max() < 1e-5
-    assert set(V.support) == set(U.support)
-    assert V.theta == pytest.approx(U.theta, rel=1e-5)
+    # refitting reproduces their alphas (CPLEX) and theta: HiGHS's active set to 1e-5, Clarabel's
+    # interior point to ~1e-4 (the support vectors then differ only in alphas near the 1e-5 threshold)
+    V = KernelUncertaintySet.fit(U.data, q=float(q), solver=solver)
+    accurate = solver == "highs"
+    assert np.abs(V.alphas - U.alphas).max() < (1e-5 if accurate else 1e-3)
+    if accurate:
+        assert set(V.support) == set(U.support)
+    assert V.theta == pytest.approx(U.theta, rel=1e-5 if accurate else 1e-3)
+    assert (V.contains(U.data) == U.contains(U.data)).mean() >= 0.98  # up to points on the boundary
 
 
 @pytest.mark.shared_data

@@ -419,3 +419,22 @@ def test_a_failed_build_leaves_the_block_empty_and_reusable(rng):
     assert not list(m.nn.component_objects())
     m.nn.build(net, input_bounds=(0.0, 1.0))
     assert len(m.nn.inputs) == 2
+
+
+@pytest.mark.parametrize("norm", [1, "inf"])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=tiny_networks(), seed=st.integers(0, 2**16))
+def test_ball_bounds_are_sound_inside_the_ball(norm, net, seed):
+    """Bounds over box ∩ ball change the model, not the optimum over the ball."""
+    from nnblocks.blocks import NormBall
+
+    rng = np.random.default_rng(seed)
+    center, radius = rng.uniform(-0.5, 0.5, net.n_inputs), 0.4
+    values = []
+    for ball in (None, dict(center=center, norm=norm, radius=radius)):
+        m = box_model(net, "bigm", ball=ball)
+        m.ball = NormBall(m.x, center=center, norm=norm, radius=radius)
+        values.append(maximise(m))
+        if ball is not None:
+            assert m.nn.n_binaries <= box_model(net, "bigm").nn.n_binaries
+    assert values[1] == pytest.approx(values[0], rel=1e-6, abs=1e-6)

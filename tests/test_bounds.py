@@ -397,3 +397,57 @@ def test_lp_interior_point_path_is_sound(monkeypatch):
         for i, l in zip(ib.layers, lb.layers):
             assert np.all(l.lower >= i.lower) and np.all(l.upper <= i.upper)
         assert_inside(net, lb, sample_domain(rng, dom))
+
+
+def test_lp_bounds_equal_an_independent_triangle_lp(rng):
+    """Layer-2 LP bounds of a ReLU network over a box equal the triangle-relaxation LP solved by scipy."""
+    for _ in range(5):
+        n0, n1 = 3, 5
+        W1, b1 = rng.normal(size=(n1, n0)), rng.normal(size=n1)
+        W2, b2 = rng.normal(size=(2, n1)), rng.normal(size=2)
+        net = Network([Layer(W1, b1, ReLU()), Layer(W2, b2, Identity())])
+        lo, hi = -np.ones(n0), np.ones(n0)
+        lb = compute_bounds(net, (lo, hi), method="lp")
+        L, U = lb.layers[0].lower, lb.layers[0].upper
+        # variables (x, h); rows A_ub v <= b_ub, A_eq v = b_eq
+        A_ub, b_ub, A_eq, b_eq = [], [], [], []
+        for j in range(n1):
+            e = np.zeros(n1)
+            e[j] = 1.0
+            if L[j] >= 0:  # active: h = a
+                A_eq.append(np.concatenate([-W1[j], e]))
+                b_eq.append(b1[j])
+            elif U[j] <= 0:  # inactive: h = 0
+                A_eq.append(np.concatenate([np.zeros(n0), e]))
+                b_eq.append(0.0)
+            else:  # h >= a, h <= U (a - L) / (U - L)   (h >= 0 by the variable bound)
+                A_ub.append(np.concatenate([W1[j], -e]))
+                b_ub.append(-b1[j])
+                s = U[j] / (U[j] - L[j])
+                A_ub.append(np.concatenate([-s * W1[j], e]))
+                b_ub.append(s * (b1[j] - L[j]))
+        kw = dict(
+            A_ub=np.array(A_ub) if A_ub else None,
+            b_ub=b_ub or None,
+            A_eq=np.array(A_eq) if A_eq else None,
+            b_eq=b_eq or None,
+            bounds=[(-1.0, 1.0)] * n0 + [(0.0, None)] * n1,
+        )
+        for i in range(2):
+            cost = np.concatenate([np.zeros(n0), W2[i]])
+            lmin = linprog(cost, **kw).fun + b2[i]
+            lmax = -linprog(-cost, **kw).fun + b2[i]
+            assert lb.layers[1].lower[i] == pytest.approx(lmin, abs=1e-7)
+            assert lb.layers[1].upper[i] == pytest.approx(lmax, abs=1e-7)
+
+
+@pytest.mark.parametrize("norm", [1, 2, "inf"])
+def test_center_outside_the_box(rng, norm):
+    """The ball's center may lie outside the box as long as the two meet; samples by rejection."""
+    net = random_network(rng, [3, 6, 5, 2], ["relu", "pwl4", "identity"])
+    dom = InputDomain(np.zeros(3), np.ones(3), [1.3, 0.5, -0.2], norm, 0.9)
+    X = rng.uniform(0.0, 1.0, size=(200_000, 3))
+    X = X[dom.contains(X, tol=0.0)]
+    assert len(X) > 1000
+    for method in ("interval", "lp"):
+        assert_inside(net, compute_bounds(net, dom, method=method), X)

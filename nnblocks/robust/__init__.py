@@ -8,3 +8,17 @@ __all__ = ["UncertaintySet", "WorstCase"]
 from nnblocks.robust.network_set import NetworkUncertaintySet, PatternSet  # noqa: E402
 
 __all__ += ["NetworkUncertaintySet", "PatternSet"]
+from nnblocks.robust.baselines import DiscreteUncertaintySet, KernelFit, KernelUncertaintySet  # noqa: E402
+from nnblocks.robust.evaluation import OutOfSample, out_of_sample  # noqa: E402
+from nnblocks.robust.problems import (  # noqa: E402
+    RobustSolution,
+    path_arcs,
+    robust_feas,
+    robust_obj,
+    robust_shortest_path,
+)
+from nnblocks.robust.scenario import IterationRecord, ScenarioGeneration, ScenarioResult, Termination  # noqa: E402
+
+__all__ += ["DiscreteUncertaintySet", "KernelFit", "KernelUncertaintySet", "OutOfSample", "out_of_sample",
+            "RobustSolution", "path_arcs", "robust_feas", "robust_obj", "robust_shortest_path",
+            "IterationRecord", "ScenarioGeneration", "ScenarioResult", "Termination"]

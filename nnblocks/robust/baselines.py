@@ -194,7 +194,7 @@ class KernelFit:
     """Statistics of solving the dual problem (7)."""
 
     status: str
-    objective: float
+    solver: str
     time: float
     n_support: int
     n_boundary: int
@@ -249,8 +249,14 @@ class KernelUncertaintySet:
     # ---- construction ---------------------------------------------------------------------------------
     @classmethod
     def fit(cls, data: Any, q: float | None = None, nu: float | None = None, Q: Any = "inverse_covariance",
-            support_threshold: float = 1e-5, lower: Any = None, upper: Any = None) -> KernelUncertaintySet:
+            support_threshold: float = 1e-5, lower: Any = None, upper: Any = None, solver: str = "highs",
+            qp_time_limit: float = 10.0) -> KernelUncertaintySet:
         """Train the set on ``data`` by the dual problem (7).
+
+        ``solver="highs"`` solves (7) with HiGHS's QP solver (through highspy). For large nu (many
+        alphas strictly between their bounds) HiGHS's active-set method can be slow: after
+        ``qp_time_limit`` seconds it hands over to Clarabel's interior point method (``fit_info.solver``
+        tells which one solved); ``solver="clarabel"`` uses Clarabel directly.
 
         ``q`` is the target share of data inside the set (nu = 1 - q); give ``q`` or ``nu``. ``Q`` is the
         kernel's weighting matrix: ``"inverse_covariance"`` (the matrix in the authors' files),
@@ -291,14 +297,15 @@ class KernelUncertaintySet:
         ub = 1.0 / (m * nu)
         if ub * m < 1.0 - 1e-12:
             raise ValueError("infeasible dual (7): 1/(m nu) * m < 1")
-        h = _highs_solver()
-        _pass_lp(h, np.zeros(m), sp.csc_matrix(np.ones((1, m))), np.ones(1), np.ones(1), np.zeros(m),
-                 np.full(m, ub), hessian=2.0 * K)
-        h.run()
-        status = h.modelStatusToString(h.getModelStatus())
-        if status != "Optimal":
-            raise RuntimeError(f"HiGHS did not solve the SVC dual problem (7): status {status!r}")
-        alphas = np.clip(np.asarray(h.getSolution().col_value, dtype=float), 0.0, ub)
+        alphas, used = None, solver
+        if solver == "highs":
+            alphas = _svc_dual_highs(K, ub, qp_time_limit)
+            if alphas is None:
+                used = "clarabel (after HiGHS's time limit)"
+        elif solver != "clarabel":
+            raise ValueError(f"unknown QP solver {solver!r}: use 'highs' or 'clarabel'")
+        if alphas is None:
+            alphas = _svc_dual_clarabel(K, ub)
         sv = alphas > support_threshold
         bsv = sv & (alphas < ub * (1.0 - 1e-6))
         if not bsv.any():
@@ -306,8 +313,8 @@ class KernelUncertaintySet:
                                "change q/nu")
         scores = (alphas[sv][None, :] * _l1_distances(V[bsv], V[sv])).sum(axis=1)
         theta = float(scores.min())
-        info = KernelFit(status="optimal", objective=float(h.getInfo().objective_function_value) / 2.0,
-                         time=time.perf_counter() - t0, n_support=int(sv.sum()), n_boundary=int(bsv.sum()))
+        info = KernelFit(status="optimal", solver=used, time=time.perf_counter() - t0, n_support=int(sv.sum()),
+                         n_boundary=int(bsv.sum()))
         return cls(X, alphas, Qm, theta, support_threshold, lower, upper, info)
 
     @classmethod
@@ -464,6 +471,41 @@ class KernelUncertaintySet:
         b.value = pyo.Expression(expr=value)
         model.add_component(name or _unique_name(model, "kernel_rc"), b)
         return b
+
+
+def _svc_dual_highs(K: np.ndarray, ub: float, time_limit: float) -> np.ndarray | None:
+    """(7) with HiGHS: min alpha'K alpha s.t. sum alpha = 1, 0 <= alpha <= ub; None at the time limit."""
+    m = K.shape[0]
+    h = _highs_solver()
+    h.setOptionValue("time_limit", float(time_limit))
+    _pass_lp(h, np.zeros(m), sp.csc_matrix(np.ones((1, m))), np.ones(1), np.ones(1), np.zeros(m),
+             np.full(m, ub), hessian=2.0 * K)
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    if status == "Time limit reached":
+        return None
+    if status != "Optimal":
+        raise RuntimeError(f"HiGHS did not solve the SVC dual problem (7): status {status!r}")
+    return np.clip(np.asarray(h.getSolution().col_value, dtype=float), 0.0, ub)
+
+
+def _svc_dual_clarabel(K: np.ndarray, ub: float) -> np.ndarray:
+    """(7) with Clarabel (interior point; P = 2K upper triangle, rows: sum = 1, -alpha <= 0, alpha <= ub)."""
+    import clarabel
+
+    m = K.shape[0]
+    P = sp.csc_matrix(np.triu(2.0 * K))
+    A = sp.vstack([sp.csc_matrix(np.ones((1, m))), -sp.identity(m), sp.identity(m)]).tocsc()
+    b = np.r_[1.0, np.zeros(m), np.full(m, ub)]
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-12
+    settings.max_iter = 500
+    cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(2 * m)]
+    sol = clarabel.DefaultSolver(P, np.zeros(m), A, b, cones, settings).solve()
+    if str(sol.status) not in ("Solved", "AlmostSolved"):
+        raise RuntimeError(f"Clarabel did not solve the SVC dual problem (7): status {sol.status}")
+    return np.clip(np.asarray(sol.x, dtype=float), 0.0, ub)
 
 
 def _l1_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:

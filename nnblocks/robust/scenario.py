@@ -141,6 +141,19 @@ def _as_expr_list(x: Any) -> list:
     return list(x)
 
 
+def _values(xs: list) -> np.ndarray:
+    """Values of x; a variable the master did not see (in no cut yet) gets 0 clipped to its bounds."""
+    from pyomo.core.expr.visitor import identify_variables
+
+    for e in xs:
+        for v in identify_variables(e, include_fixed=False):
+            if v.value is None:
+                lb = -math.inf if v.lb is None else v.lb
+                ub = math.inf if v.ub is None else v.ub
+                v.set_value(min(max(0.0, lb), ub), skip_validation=True)
+    return np.array([pyo.value(e) for e in xs], dtype=float)
+
+
 class ScenarioGeneration:
     """Robust version of a user's Pyomo model, solved by scenario generation.
 
@@ -336,7 +349,7 @@ class ScenarioGeneration:
                     break
                 if res.status == SolveStatus.TIME_LIMIT and res.has_solution:
                     termination, message = Termination.TIME_LIMIT, "time limit reached in the master"
-                    xvals = {t.name: np.array([pyo.value(e) for e in t.x]) for t in terms}
+                    xvals = {t.name: _values(t.x) for t in terms}
                     master_value = res.objective
                     break
                 if res.status not in (SolveStatus.OPTIMAL,) or not res.has_solution:
@@ -346,7 +359,7 @@ class ScenarioGeneration:
                     break
                 master_value = float(res.objective) if res.objective is not None else float(
                     pyo.value(self._active_objective()))
-                xvals = {t.name: np.array([pyo.value(e) for e in t.x], dtype=float) for t in terms}
+                xvals = {t.name: _values(t.x) for t in terms}
                 # adversarial problems
                 t_adv = time.perf_counter()
                 new_cuts: list[tuple[_Term, np.ndarray]] = []
@@ -406,6 +419,9 @@ class ScenarioGeneration:
                 b.t.unfix()
         if termination == Termination.ITERATION_LIMIT:
             message = message or f"{max_iterations} iterations without reaching the tolerance"
+        if termination in (Termination.MASTER_INFEASIBLE, Termination.MASTER_UNBOUNDED,
+                           Termination.SUBSOLVER_FAILURE):
+            xvals, master_value = {}, None  # no robust solution to report
         robust_value = self._robust_value(xvals, last_wc, master_value)
         certified = bool(last_wc) and all(self._proven(w) for w in last_wc.values())
         if termination == Termination.ROBUST_OPTIMAL and not certified:

@@ -1,0 +1,74 @@
+"""Robust adversarial examples (IRAE, ORAE) on the shipped Fashion-MNIST networks, and their evaluation.
+
+Writes ``docs/img/{irae,orae}_pullover_trouser.png`` and ``docs/img/robustness_pullover_trouser.png``
+(run from the repository root):
+
+    python examples/fashion_arfj.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from nnblocks.adversarial import arfj, fj
+from nnblocks.datasets import CLASSES, load_shipped, nominal_images
+from nnblocks.metrics import evaluate
+from nnblocks.plot.adversarial import plot_adversarial
+from nnblocks.sampling import inner
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
+
+
+def main() -> None:
+    nominal = load_shipped("nominal")
+    X, _, _ = nominal_images()
+    true, target = 2, 1
+    inner_set = [nominal] + inner(nominal, eps=0.05, n=5, rng=2022)  # Z_5^in: nominal + 5 samples
+    outer_set = [nominal] + [load_shipped(f"outer_{i}") for i in range(1, 6)]  # Z_5^osd
+    fresh_inner = inner(nominal, eps=0.05, n=15, rng=2023)
+    fresh_outer = [load_shipped(f"outer_eval_{i}") for i in range(1, 16)]
+    greybox = load_shipped("greybox")
+
+    examples = {"FJAE": fj(nominal, X[true], target), "IRAE": arfj(inner_set, X[true], target),
+                "ORAE": arfj(outer_set, X[true], target)}
+    OUT.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for kind, res in examples.items():
+        ei = evaluate(res.x_adv, fresh_inner, true, target)
+        eo = evaluate(res.x_adv, fresh_outer, true, target)
+        fooled = int(np.argmax(greybox.forward(res.x_adv))) == target
+        rows.append((kind, ei, eo))
+        print(f"{kind}: distance {res.distance:.5f}, {res.time:.1f} s, verified on all {len(res.margins)} networks: "
+              f"{res.verified}; target share inner {ei.target_share:.0%}, outer {eo.target_share:.0%}; "
+              f"grey-box network fooled: {fooled}")
+        if kind != "FJAE":
+            plot_adversarial(X[true], res.x_adv, OUT / f"{kind.lower()}_pullover_trouser.png",
+                             titles=(f"nominal: {CLASSES[true]}", f"{kind}: {CLASSES[target]}"),
+                             suptitle=f"{kind}, {len(res.margins)} networks, L1 distance {res.distance:.3f}")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for ax, which, title in ((axes[0], 1, "15 fresh inner samples"), (axes[1], 2, "15 outer_eval samples")):
+        kinds = [r[0] for r in rows]
+        shares = np.array([[r[which].target_share, r[which].true_share, r[which].other_share] for r in rows])
+        left = np.zeros(len(rows))
+        for j, (label, color) in enumerate(zip(("target", "true", "other"), ("tab:red", "tab:blue", "tab:gray"))):
+            ax.barh(kinds, shares[:, j], left=left, color=color, label=label)
+            left += shares[:, j]
+        ax.set_title(title)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of networks classifying the example as")
+    axes[1].legend(loc="lower right")
+    fig.suptitle(f"Robustness of the adversarial examples ({CLASSES[true]} -> {CLASSES[target]})")
+    fig.tight_layout()
+    fig.savefig(OUT / "robustness_pullover_trouser.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()
