@@ -1,0 +1,254 @@
+"""``nnblocks robust obj|feas|path``: robust problems of Goerigk & Kurtz on network and data files.
+
+The uncertainty set is chosen by ``--method``:
+
+* ``nn``: U = {c : ||f(c) - c_bar|| <= R} from ``--network`` (.npz/.onnx, or the comma-separated weight text
+  files W1,W2,... of the ro-dnn format) and ``--center``; R is the ``--quantile`` of the training radii;
+* ``kernel``: the SVC set fitted on the training data with nu = 1 - quantile (or ``--kernel-files``);
+* ``discrete``: the training scenarios themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nnblocks.cli import app
+
+robust_app = typer.Typer(help="Robust optimization over data-driven uncertainty sets (Goerigk & Kurtz).",
+                         no_args_is_help=True)
+app.add_typer(robust_app, name="robust")
+
+_METHODS = ("nn", "kernel", "discrete")
+
+
+def _matrix(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise typer.BadParameter(f"file not found: {path}")
+    if path.suffix == ".npy":
+        return np.atleast_2d(np.load(path))
+    text = path.read_text().replace(";", ",")
+    rows = [[float(v) for v in r.split(",") if v.strip()] for r in text.strip().splitlines() if r.strip()]
+    if not rows or len({len(r) for r in rows}) != 1:
+        raise typer.BadParameter(f"{path}: expected a rectangular table of numbers (comma-separated rows)")
+    return np.asarray(rows, dtype=float)
+
+
+def _network(spec: str, center: Path | None) -> tuple[Any, np.ndarray]:
+    files = [Path(p) for p in spec.split(",")]
+    for f in files:
+        if not f.exists():
+            raise typer.BadParameter(f"network file not found: {f}")
+    if center is None:
+        raise typer.BadParameter("--center is required with --method nn")
+    if len(files) == 1 and files[0].suffix in (".npz", ".onnx"):
+        from nnblocks.io import load_network
+
+        net = load_network(files[0])
+        c_bar = _matrix(center).ravel()
+    else:
+        from nnblocks.datasets.ro_dnn import load_ro_dnn_network
+
+        net, c_bar = load_ro_dnn_network(files, center)
+    return net, c_bar
+
+
+def _uncertainty_set(method: str, train: np.ndarray, quantile: float, network: str | None, center: Path | None,
+                     kernel_files: str | None, nonnegative: bool) -> Any:
+    from nnblocks.robust import DiscreteUncertaintySet, KernelUncertaintySet, NetworkUncertaintySet
+
+    if method not in _METHODS:
+        raise typer.BadParameter(f"unknown method {method!r}: use one of {', '.join(_METHODS)}")
+    if method == "discrete":
+        return DiscreteUncertaintySet(train)
+    if method == "kernel":
+        lower = 0.0 if nonnegative else None
+        if kernel_files:
+            parts = [Path(p) for p in kernel_files.split(",")]
+            if len(parts) != 4:
+                raise typer.BadParameter("--kernel-files takes alphas,sv,q,theta (four paths)")
+            return KernelUncertaintySet.from_files(*parts, train, lower=lower)
+        return KernelUncertaintySet.fit(train, q=quantile, lower=lower)
+    if network is None:
+        raise typer.BadParameter("--network is required with --method nn")
+    net, c_bar = _network(network, center)
+    return NetworkUncertaintySet.from_quantile(net, c_bar, train, quantile)
+
+
+def _report(sol: Any, test: np.ndarray | None, level: float, rhs: float | None, json_path: Path | None,
+            extra: dict) -> Any:
+    from nnblocks.robust import out_of_sample
+
+    oos = None
+    if test is not None and sol.x is not None:
+        oos = out_of_sample(sol.x, test, level=level, rhs=rhs, atol=0.01 if rhs is not None else 1e-6)
+    console = Console()
+    table = Table(title=f"robust {sol.problem} ({extra.get('method')})")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    rows = [("status", sol.status), ("certified worst case", str(sol.certified)),
+            ("objective", f"{sol.objective:.6g}" if sol.objective is not None else "-"),
+            ("worst-case c'x at x", f"{sol.robust_value:.6g}" if sol.robust_value is not None else "-"),
+            ("iterations", str(sol.iterations)), ("time (s)", f"{sol.time:.2f}")]
+    if oos is not None:
+        rows += [("out-of-sample mean", f"{oos.mean:.6g}"),
+                 (f"out-of-sample {int(round(level * 100))}% quantile", f"{oos.quantile:.6g}")]
+        if oos.feasible_share is not None:
+            rows.append(("feasible share (test)", f"{oos.feasible_share:.4f}"))
+    if sol.arcs is not None:
+        rows += [("arcs", " ".join(map(str, sol.arcs))), ("nodes", " ".join(map(str, sol.nodes or [])))]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+    if sol.message:
+        console.print(f"[yellow]{sol.message}[/yellow]")
+    if json_path is not None:
+        rec = {"experiment": sol.problem, **extra, "status": sol.status, "certified": sol.certified,
+               "x": sol.arcs if sol.arcs is not None else (None if sol.x is None else sol.x.tolist()),
+               "objective": sol.objective, "robust_value": sol.robust_value, "time_s": sol.time,
+               "iterations": sol.iterations, "message": sol.message}
+        if oos is not None:
+            rec.update(oos.as_dict())
+        json_path.write_text(json.dumps(rec, indent=1))
+        console.print(f"wrote {json_path}")
+    if sol.status not in ("robust_optimal",):
+        raise typer.Exit(code=1)
+    return oos
+
+
+_NETWORK = typer.Option(None, help="Network: .npz/.onnx, or comma-separated ro-dnn weight files W1,W2,W3.")
+_CENTER = typer.Option(None, help="Center c_bar (text or .npy) for --method nn.")
+_TRAIN = typer.Option(..., "--data", help="Training scenarios, one comma-separated row per scenario.")
+_TEST = typer.Option(None, "--test", help="Test scenarios for the out-of-sample evaluation.")
+_METHOD = typer.Option("nn", help="Uncertainty set: nn, kernel or discrete.")
+_QUANTILE = typer.Option(0.9, help="Share of training data inside the set (NN radius quantile; Kernel 1 - nu).")
+_KFILES = typer.Option(None, help="Kernel: alphas,sv,q,theta files instead of fitting.")
+_ORACLE = typer.Option("patterns", help="NN adversarial problem: patterns or exact.")
+_SOLVER = typer.Option("appsi_highs", help="Solver of the master / counterpart (any Pyomo name).")
+_JSON = typer.Option(None, "--json", help="Write the result as JSON.")
+_PLOT = typer.Option(None, help="Write a PNG (2-D level sets or out-of-sample histogram; the path for 'path').")
+_TOL = typer.Option(1e-3, help="Relative tolerance of scenario generation.")
+_TLIM = typer.Option(None, help="Time limit in seconds.")
+_GRAPH = typer.Option(..., help="Arc list: one 'tail;head' (or tail,head) line per arc; line j = arc j.")
+_SOURCE = typer.Option(..., help="Source node.")
+_SINK = typer.Option(..., help="Sink node.")
+_QUANTILE_PATH = typer.Option(0.95, help="Share of training data inside U.")
+
+
+def _oracle(method: str, oracle: str) -> dict:
+    if oracle not in ("patterns", "exact"):
+        raise typer.BadParameter("--oracle must be patterns or exact")
+    return {"method": oracle} if method == "nn" else {}
+
+
+def _save_plot(plot: Path, U: Any, train: np.ndarray, sol: Any, oos: Any, level: float, label: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnblocks.plot.robust import plot_level_sets, plot_out_of_sample
+
+    panels = (U.dim == 2) + (oos is not None)
+    if not panels:
+        raise typer.BadParameter("--plot needs a 2-D set or --test data")
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.3), squeeze=False)
+    k = 0
+    if U.dim == 2:
+        scen = sol.scenario_result.scenarios.get("objective") if sol.scenario_result else None
+        if scen is None and sol.scenario_result is not None:
+            scen = sol.scenario_result.scenarios.get("uncertain")
+        plot_level_sets(U, train, ax=axes[0, 0], scenarios=scen or None)
+        k = 1
+    if oos is not None:
+        plot_out_of_sample({label: oos}, level=level, ax=axes[0, k])
+    fig.tight_layout()
+    fig.savefig(plot, dpi=120)
+    plt.close(fig)
+    Console().print(f"wrote {plot}")
+
+
+@robust_app.command()
+def obj(
+    data: Path = _TRAIN, test: Path | None = _TEST, method: str = _METHOD, network: str | None = _NETWORK,
+    center: Path | None = _CENTER, quantile: float = _QUANTILE, kernel_files: str | None = _KFILES,
+    rhs: float | None = typer.Option(None, help="Budget sum x = RHS (default n/2)."), oracle: str = _ORACLE,
+    solver: str = _SOLVER, tol: float = _TOL, time_limit: float | None = _TLIM, json_out: Path | None = _JSON,
+    plot: Path | None = _PLOT,
+) -> None:
+    """(Obj): min_x max_{c in U} c'x s.t. sum x = RHS, x in [-1, 1]^n."""
+    from nnblocks.robust import robust_obj
+
+    train = _matrix(data)
+    U = _uncertainty_set(method, train, quantile, network, center, kernel_files, False)
+    sol = robust_obj(U, rhs=rhs, solver=solver, tol=tol, time_limit=time_limit, progress=True,
+                     oracle_options=_oracle(method, oracle))
+    tst = _matrix(test) if test else None
+    oos = _report(sol, tst, quantile, None, json_out, {"method": method, "quantile": quantile, "rhs": rhs})
+    if plot:
+        _save_plot(plot, U, train, sol, oos, quantile, method)
+
+
+@robust_app.command()
+def feas(
+    data: Path = _TRAIN, test: Path | None = _TEST, method: str = _METHOD, network: str | None = _NETWORK,
+    center: Path | None = _CENTER, quantile: float = _QUANTILE, kernel_files: str | None = _KFILES,
+    rhs: float = typer.Option(0.0, help="Right-hand side of c'x <= RHS."), oracle: str = _ORACLE,
+    solver: str = _SOLVER, tol: float = _TOL, time_limit: float | None = _TLIM, json_out: Path | None = _JSON,
+    plot: Path | None = _PLOT,
+) -> None:
+    """(Feas): max_x sum x s.t. c'x <= RHS for all c in U, x in [-1, 1]^n."""
+    from nnblocks.robust import robust_feas
+
+    train = _matrix(data)
+    U = _uncertainty_set(method, train, quantile, network, center, kernel_files, False)
+    sol = robust_feas(U, rhs=rhs, solver=solver, tol=tol, time_limit=time_limit, progress=True,
+                      oracle_options=_oracle(method, oracle))
+    tst = _matrix(test) if test else None
+    oos = _report(sol, tst, 0.9, rhs, json_out, {"method": method, "quantile": quantile, "rhs": rhs})
+    if plot:
+        _save_plot(plot, U, train, sol, oos, 0.9, method)
+
+
+@robust_app.command()
+def path(
+    graph: Path = _GRAPH, source: int = _SOURCE, sink: int = _SINK,
+    data: Path = _TRAIN, test: Path | None = _TEST, method: str = _METHOD, network: str | None = _NETWORK,
+    center: Path | None = _CENTER, quantile: float = _QUANTILE_PATH,
+    kernel_files: str | None = _KFILES, oracle: str = _ORACLE, solver: str = _SOLVER, tol: float = _TOL,
+    time_limit: float | None = _TLIM, json_out: Path | None = _JSON, plot: Path | None = _PLOT,
+) -> None:
+    """Robust shortest path: min over source-sink paths of max_{c in U} sum of the arc costs."""
+    import networkx as nx
+
+    from nnblocks.robust import robust_shortest_path
+
+    arcs = _matrix(graph).astype(int)
+    g = nx.MultiDiGraph()
+    g.add_edges_from((int(t), int(h), j, {"index": j}) for j, (t, h) in enumerate(arcs))
+    train = _matrix(data)
+    U = _uncertainty_set(method, train, quantile, network, center, kernel_files, True)
+    sol = robust_shortest_path(g, U, source, sink, solver=solver, tol=tol, time_limit=time_limit, progress=True,
+                               oracle_options=_oracle(method, oracle))
+    tst = _matrix(test) if test else None
+    _report(sol, tst, quantile, None, json_out, {"method": method, "quantile": quantile, "source": source,
+                                                  "sink": sink})
+    if plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from nnblocks.plot.robust import plot_path
+
+        fig, ax = plt.subplots(figsize=(6, 6))
+        plot_path(g, sol.arcs, source, sink, ax=ax, title=f"robust path {source}-{sink} ({method})")
+        fig.savefig(plot, dpi=120)
+        plt.close(fig)
+        Console().print(f"wrote {plot}")
