@@ -103,6 +103,8 @@ class AdversarialResult:
         Per network, the smallest margin slack at x_adv (>= -tolerance when verified).
     outputs : ndarray
         Per network, the output vector at x_adv (n_networks x n_K).
+    n_networks_model : int
+        Networks in the solved model (ARFJ by scenario generation may need fewer than the whole set).
     """
 
     x_adv: np.ndarray | None
@@ -130,6 +132,7 @@ class AdversarialResult:
     preprocess_time: float = 0.0
     margins: np.ndarray = field(default_factory=lambda: np.empty(0))
     outputs: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    n_networks_model: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the example itself)."""
@@ -156,6 +159,7 @@ class AdversarialResult:
             "margin": self.margin,
             "max_distance": self.max_distance,
             "heuristic_distance": self.heuristic_distance,
+            "n_networks_model": self.n_networks_model,
         }
 
 
@@ -490,7 +494,7 @@ def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, star
         solver=name, config=info["config"], target=info["target"], gamma=info["gamma"], norm=info["norm"],
         margin=info["kind"], max_distance=info["max_distance"],
         heuristic_distance=None if inc is None else inc.distance, preprocess_time=prep.preprocess_time,
-        margins=slack, outputs=Y,
+        margins=slack, outputs=Y, n_networks_model=len(info["networks"]),
     )
 
 
@@ -598,27 +602,101 @@ def arfj(
     the margin must hold for every network. The nominal network is an ordinary member of the list (leave it
     out for the grey-box attack). ``verified`` checks every network. Parameters as in :func:`fj`.
 
-    In the default configuration with more than one network, the FJ model of ``networks[0]`` is solved
-    first: its optimum is a lower bound on the ARFJ optimum (every member's FJ feasible set contains the
-    ARFJ one) and its example a starting point of the heuristic. When the heuristic's ARFJ example is within
-    ``mip_gap`` of that bound, no ARFJ MILP is solved.
+    In the default configuration (L1 norm, no ``max_distance``) the extensive form is solved by scenario
+    generation: start with Z' = {networks[0]}; solve ARFJ over Z' (for one network: FJ); if its example
+    fools every network of the list it is optimal for the whole set (Z' ⊂ Z, so ARFJ(Z') <= ARFJ(Z)),
+    else add the network with the most violated margin to Z' and repeat. Each optimum over Z' is a proven
+    lower bound for the next round, and the previous example starts the next round's heuristic; when the
+    heuristic's example is within ``mip_gap`` of the bound, the round needs no MILP. The model size reported
+    is that of the last round (``n_networks_model`` networks).
     """
     start = time.perf_counter()
     networks = list(networks)
-    starts, lower_bound = None, None
-    if config == "default" and len(networks) > 1 and max_distance is None and _canonical_norm(norm) == 1:
-        first = fj(networks[0], x_bar, target, gamma=gamma, norm=norm, domain=domain, solver=solver,
-                   time_limit=None if time_limit is None else 0.5 * time_limit, config=config, bounds=bounds,
-                   margin=margin, min_output=min_output, heuristic=heuristic, mip_gap=mip_gap, threads=threads,
-                   solver_options=solver_options)
-        if first.status == SolveStatus.INFEASIBLE:  # no example for networks[0] alone: none for the set
-            prep = _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
-                            min_output, False)
-            return _infeasible_result(prep, solver, start)
-        # the solver's bound, loosened by its tolerances so that it can never cut off the ARFJ optimum
-        lower_bound = None if first.bound is None else first.bound * (1 - 1e-6) - 1e-9
-        starts = None if first.x_adv is None else [first.x_adv]
-    prep = _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
-                    min_output, heuristic, starts=starts, lower_bound=lower_bound)
-    return _run(prep, solver, time_limit, threads, tee, solver_options, start, mip_gap)
+    if not (config == "default" and len(networks) > 1 and max_distance is None and _canonical_norm(norm) == 1):
+        prep = _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
+                        min_output, heuristic)
+        return _run(prep, solver, time_limit, threads, tee, solver_options, start, mip_gap)
+    networks_checked, x_bar_c, target_c, gamma_c, lower, upper = _check_inputs(
+        networks, x_bar, target, gamma, domain, max_distance, config, min_output)
+    kind = _margin_kind(networks_checked, margin)
+    chosen = [0]
+    starts, lower_bound, res = None, None, None
+    while True:
+        left = None if time_limit is None else time_limit - (time.perf_counter() - start)
+        if left is not None and left <= 0:
+            break
+        sub = [networks[i] for i in chosen]
+        prep = _prepare(sub, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
+                        min_output, heuristic, starts=starts, lower_bound=lower_bound)
+        res = _run(prep, solver, left, threads, tee, solver_options, time.perf_counter(), mip_gap)
+        if res.status == SolveStatus.INFEASIBLE:  # no example for a subset: none for the set
+            break
+        if res.status != SolveStatus.OPTIMAL or res.x_adv is None:
+            break
+        ok, slack, _ = _verify(networks, res.x_adv, target_c, gamma_c, kind, min_output)
+        if ok:
+            break
+        if res.bound is not None and len(chosen) < len(networks):
+            # the heuristic over the whole set, started at this round's example, may already be within mip_gap
+            inc = _whole_set_incumbent(networks, x_bar_c, lower, upper, target_c, gamma_c, kind, min_output,
+                                       res.x_adv)
+            gap_tol = DEFAULT_MIP_GAP if mip_gap is None else mip_gap
+            if inc is not None and inc.distance - res.bound <= gap_tol * inc.distance:
+                res.x_adv, res.distance, res.objective = inc.x, inc.distance, inc.distance
+                res.gap = max(0.0, inc.distance - res.bound) / max(inc.distance, 1e-10)
+                break
+        # the tolerance-loosened bound of this round is a valid lower bound for every superset
+        lower_bound = None if res.bound is None else res.bound * (1 - 1e-6) - 1e-9
+        starts = [res.x_adv]
+        worst = int(np.argmin(np.where(np.isin(np.arange(len(networks)), chosen), np.inf, slack)))
+        chosen.append(worst)
+    return _finish_generation(res, networks, chosen, x_bar_c, target_c, gamma_c, kind, min_output, lower, upper,
+                              lower_bound, start)
 
+
+def _whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min_output, x_start):
+    relu_out = all(n.layers[-1].activation == _RELU for n in networks)
+    if not relu_out or not all(layer.activation == _RELU for n in networks for layer in n.layers[:-1]):
+        return None
+    floor = min_output if kind == "ratio" else max(gamma, min_output)
+    return _fj_search.incumbent([_logit_network(n) for n in networks], x_bar, lower, upper, target, gamma, kind,
+                                floor, starts=None if x_start is None else [x_start])
+
+
+def _finish_generation(res, networks, chosen, x_bar, target, gamma, kind, min_output, lower, upper, lower_bound,
+                       start) -> AdversarialResult:
+    """Result over the whole set from the last round of scenario generation (see :func:`arfj`)."""
+    x = None if res is None else res.x_adv
+    ok, slack, Y = (False, np.empty(0), np.empty((0, 0))) if x is None else _verify(
+        networks, x, target, gamma, kind, min_output)
+    if res is not None and res.status == SolveStatus.INFEASIBLE:
+        out = res
+        out.x_adv, out.distance = None, None
+    elif ok:
+        out = res
+    else:
+        # stopped early (time limit) with an example that does not fool every network: repair it with the
+        # heuristic over the whole set; the last round's bound stays a valid lower bound
+        inc = _whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min_output, x)
+        status = SolveStatus.TIME_LIMIT if inc is not None else SolveStatus.TIME_LIMIT_NO_SOLUTION
+        base = res if res is not None else None
+        out = AdversarialResult(
+            x_adv=None if inc is None else inc.x, distance=None if inc is None else inc.distance, status=status,
+            objective=None if inc is None else inc.distance, bound=lower_bound, gap=None, time=0.0,
+            solve_time=0.0 if base is None else base.solve_time, nodes=None if base is None else base.nodes,
+            n_vars=0 if base is None else base.n_vars, n_binaries=0 if base is None else base.n_binaries,
+            n_constraints=0 if base is None else base.n_constraints, verified=False, certificate=False,
+            solver="scip_direct" if base is None else base.solver, config="default", target=target, gamma=gamma,
+            norm=1, margin=kind,
+        )
+        if inc is not None:
+            ok, slack, Y = _verify(networks, inc.x, target, gamma, kind, min_output)
+            if lower_bound is not None:
+                out.gap = max(0.0, inc.distance - lower_bound) / max(inc.distance, 1e-10)
+    out.verified, out.margins, out.outputs = ok, slack, Y
+    if lower_bound is not None and out.objective is not None:
+        out.bound = lower_bound if out.bound is None else max(out.bound, lower_bound)
+        out.gap = max(0.0, out.objective - out.bound) / max(abs(out.objective), 1e-10)
+    out.time = time.perf_counter() - start
+    out.n_networks_model = len(chosen)
+    return out
