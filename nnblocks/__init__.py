@@ -1,4 +1,14 @@
-"""nnblocks: trained piecewise-affine neural networks inside Pyomo optimization models."""
+"""nnblocks: trained piecewise-affine neural networks inside Pyomo optimization models.
+
+The core objects are importable from the top level; the two research lines live in their modules
+(``nnblocks.adversarial``, ``nnblocks.sampling``, ``nnblocks.metrics``; ``nnblocks.robust``), loaded on
+first access together with ``nnblocks.datasets``, ``nnblocks.train`` and ``nnblocks.io``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from nnblocks.activations import (
     HardSigmoid,
@@ -9,20 +19,62 @@ from nnblocks.activations import (
     ReLU,
     ReLU6,
 )
+from nnblocks.blocks import NetworkBlock, NormBall, TargetMargin
+from nnblocks.bounds import InputDomain, NetworkBounds, compute_bounds
+from nnblocks.io import UnsupportedOperationError, load_network, save_network
 from nnblocks.network import ActivationPattern, Layer, Network
+from nnblocks.solve import (
+    SolveResult,
+    SolverError,
+    SolverNotAvailableError,
+    SolveStatus,
+    available_solvers,
+    model_size,
+    solve,
+    write,
+)
 
 __version__ = "0.1.0"
+
+_SUBMODULES = ("adversarial", "datasets", "io", "metrics", "plot", "robust", "sampling", "train")
 
 __all__ = [
     "ActivationPattern",
     "HardSigmoid",
     "HardTanh",
     "Identity",
+    "InputDomain",
     "Layer",
     "LeakyReLU",
     "Network",
+    "NetworkBlock",
+    "NetworkBounds",
+    "NormBall",
     "PiecewiseLinear",
     "ReLU",
     "ReLU6",
+    "SolveResult",
+    "SolveStatus",
+    "SolverError",
+    "SolverNotAvailableError",
+    "TargetMargin",
+    "UnsupportedOperationError",
     "__version__",
+    "available_solvers",
+    "compute_bounds",
+    "load_network",
+    "model_size",
+    "save_network",
+    "solve",
+    "write",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"nnblocks.{name}")
+    raise AttributeError(f"module 'nnblocks' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_SUBMODULES])

@@ -496,7 +496,8 @@ def compute_bounds(
         ``"interval"`` or ``"lp"`` (see the module docstring).
     only_unstable:
         LP: tighten only the neurons the current bounds leave unstable (stable neurons keep their
-        interval bounds, which are exact up to the relaxation of earlier layers).
+        interval bounds, which still enter the relaxation of later layers). Layers with a one-piece
+        activation (an identity output layer) are always tightened: their bounds feed margin constraints.
     time_limit:
         LP: wall-clock budget in seconds; neurons not reached keep their interval bounds
         (``complete=False``).
@@ -507,7 +508,18 @@ def compute_bounds(
         K layers, so that the constraints tighten earlier layers too.
     passes:
         LP: how many times to sweep over the layers (later passes use the tightened bounds of all
-        layers in the relaxation; useful with ``output_constraints``).
+        layers in the relaxation; only useful with ``output_constraints``, ignored without).
+
+    Returns
+    -------
+    NetworkBounds
+        ``layers[k - 1]`` holds the bounds of layer k; ``complete`` / ``infeasible`` as documented there.
+
+    Raises
+    ------
+    ValueError
+        For a domain of the wrong dimension, an unknown method, malformed output constraints,
+        ``passes < 1`` or a non-positive time limit (and the :class:`InputDomain` errors).
     """
     if not isinstance(network, Network):
         raise TypeError(f"network must be an nnblocks.Network, got {type(network).__name__}")
@@ -751,9 +763,9 @@ class _LayerLP:
         h = hs.Highs()
         h.silent()
         h.setOptionValue("threads", 1)
+        h.setOptionValue("presolve", "off")  # keeps the basis for warm starts; presolve also slowed IPM 25x here
         if self.A.nnz <= _IPM_NNZ:
             # dual simplex, warm-started from the previous basis after each change of objective
-            h.setOptionValue("presolve", "off")
             h.setOptionValue("solver", "simplex")
         else:
             # large LPs: interior point without crossover was faster than warm-started simplex

@@ -197,3 +197,16 @@ def test_shipped_network_demo_pair_is_verified():
     res = fj(net, X[2], 1)
     assert res.status == SolveStatus.OPTIMAL and res.gap is not None and res.gap <= 1e-4
     _check_verified(res, [net], X[2], 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(2))
+def test_scenario_generation_matches_the_extensive_form(seed):
+    nets, x_bar, t = _instance(seed, n_perturbed=3)
+    gen = arfj(nets, x_bar, t, mip_gap=0.0)
+    full = arfj(nets, x_bar, t, config="paper")
+    assert gen.status == full.status
+    if full.status == SolveStatus.OPTIMAL:
+        assert gen.objective == pytest.approx(full.objective, rel=1e-5, abs=1e-6)
+        assert gen.verified and full.verified
+        assert 1 <= gen.n_networks_model <= len(nets) and full.n_networks_model == len(nets)

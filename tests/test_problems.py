@@ -134,7 +134,7 @@ def test_network_obj_2d_patterns_and_exact(T, I):
     for c in sol.scenario_result.scenarios["objective"]:
         assert U.contains(np.asarray(c))
     # an exact worst case at the solution bounds the pattern value from above
-    exact = U.worst_case(sol.x, method="exact", time_limit=60)
+    exact = U.worst_case(sol.x, method="exact", time_limit=15)
     assert exact.bound is None or exact.bound >= sol.robust_value - 1e-4 * max(1.0, abs(sol.robust_value))
 
 

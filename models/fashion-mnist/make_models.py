@@ -145,6 +145,7 @@ class Trainer:
     def __init__(self, path: str, workers: int, cache: str | None = None) -> None:
         self.path, self.workers, self.cache = path, workers, cache
         self.trained: dict[int, Network] = {}
+        self.lost: dict[int, list[int]] = {}
         self.time = 0.0
         if cache:
             Path(cache).mkdir(parents=True, exist_ok=True)
@@ -171,9 +172,11 @@ class Trainer:
     def __call__(self, seed: int) -> Network:
         if seed not in self.trained and self._cached(seed) is None:
             self.prefetch(list(range(seed, seed + self.workers * CHUNK)))
-        if seed in self.trained:
-            return self.trained.pop(seed)
-        return Network.load(self._cached(seed))
+        network = self.trained.pop(seed) if seed in self.trained else Network.load(self._cached(seed))
+        X, _ = _data(self.path, "train")
+        predicted = np.bincount(np.argmax(network.forward(X), axis=1), minlength=len(CLASSES))
+        self.lost[seed] = np.flatnonzero(predicted == 0).tolist()  # classes whose ReLU output unit died
+        return network
 
 
 def make_nominal(trainer: Trainer, card: dict) -> Network:
@@ -220,6 +223,7 @@ def make_outer(trainer: Trainer, nominal: Network, card: dict, max_tries: int = 
         "acceptance_rate": sample.acceptance_rate,
         "tried_seeds": sample.tried_seeds,
         "tried_distances": sample.tried_distances,
+        "tried_lost_classes": [trainer.lost[seed] for seed in sample.tried_seeds],
     }
 
 
@@ -249,7 +253,8 @@ def write_card(card: dict) -> None:
         )
     o = card.get("outer_sampling")
     if o:
-        rejected = [d for d in o["tried_distances"] if d >= o["eps"]]
+        lost = [bool(c) for c in o["tried_lost_classes"]]
+        lost_accepted = sum(a and d < o["eps"] for a, d in zip(lost, o["tried_distances"]))
         lines += [
             "",
             "## Outer sampling",
@@ -259,8 +264,9 @@ def write_card(card: dict) -> None:
             f"`nominal` is below eps = {o['eps']} ({o['reference_inputs']}). Tries: {o['tries']}, acceptances:",
             f"{o['acceptances']} (acceptance rate {100 * o['acceptance_rate']:.1f}%). d_osd of all tries: min",
             f"{min(o['tried_distances']):.3f}, median {np.median(o['tried_distances']):.3f}, max",
-            f"{max(o['tried_distances']):.3f}; {sum(d >= 0.5 for d in rejected)} rejected tries had d_osd >= 0.5",
-            "(typically a network whose ReLU output unit for some class died in training).",
+            f"{max(o['tried_distances']):.3f}. {sum(lost)} of the {o['tries']} tries never predict some class on the",
+            "training data (the ReLU output unit of that class died in training, see Definition 2.1); of these,",
+            f"{lost_accepted} were accepted.",
         ]
         if o["acceptances"] < o["requested"]:
             lines += [

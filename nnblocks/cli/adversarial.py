@@ -32,7 +32,10 @@ def _load(path: Path | None, default: str = "nominal"):
     from nnblocks.io import load_network
 
     if path is None:
-        return load_shipped(default)
+        try:
+            return load_shipped(default)
+        except FileNotFoundError as exc:
+            raise typer.BadParameter(str(exc)) from None
     if not path.exists():
         raise typer.BadParameter(f"network file not found: {path}")
     return load_network(path)

@@ -83,12 +83,10 @@ def plot_out_of_sample(values: dict[str, Any], level: float = 0.9, ax: Any = Non
     hi = max(a.max() for a in arrays.values())
     edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
     for k, (name, a) in enumerate(arrays.items()):
-        color = f"C{k}"
-        ax.hist(a, bins=edges, histtype="step", color=color, label=name, linewidth=1.4)
-        top = ax.get_ylim()[1]
-        ax.axvline(a.mean(), color=color, linestyle="--", linewidth=1, ymax=0.5)
-        ax.axvline(np.quantile(a, level), color=color, linestyle="-", linewidth=1, ymax=0.5)
-        ax.set_ylim(0, top)
+        ax.hist(a, bins=edges, histtype="step", color=f"C{k}", label=name, linewidth=1.4)
+    for k, a in enumerate(arrays.values()):  # ymax is a fraction of the axes: lines stay below the bars' top
+        ax.axvline(a.mean(), color=f"C{k}", linestyle="--", linewidth=1, ymax=0.5)
+        ax.axvline(np.quantile(a, level), color=f"C{k}", linestyle="-", linewidth=1, ymax=0.5)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test scenarios")
     ax.legend(title=f"mean (dashed), {int(round(100 * level))}% quantile (solid)", fontsize=8, title_fontsize=8)
