@@ -169,7 +169,8 @@ def main(
             for method, fn, rep in runs:
                 nb, seconds, cpu = timed(fn, rep)
                 console.print(
-                    f"  {net_name}, {dom_name}, {method}: {seconds:.3f} s wall, {cpu:.3f} s cpu", highlight=False
+                    f"  {net_name}, {dom_name}, {method}: {seconds * 1e3:.1f} ms wall, {cpu * 1e3:.1f} ms cpu",
+                    highlight=False,
                 )
                 for row in nb.summary():
                     records.append(

@@ -28,11 +28,16 @@ def main() -> None:
     inner_set = [nominal] + inner(nominal, eps=0.05, n=5, rng=2022)  # Z_5^in: nominal + 5 samples
     outer_set = [nominal] + [load_shipped(f"outer_{i}") for i in range(1, 6)]  # Z_5^osd
     fresh_inner = inner(nominal, eps=0.05, n=15, rng=2023)
-    fresh_outer = [load_shipped(f"outer_eval_{i}") for i in range(1, 16)]
+    fresh_outer = []
+    for i in range(1, 16):  # the shipped fresh outer samples
+        try:
+            fresh_outer.append(load_shipped(f"outer_eval_{i}"))
+        except FileNotFoundError:
+            break
     greybox = load_shipped("greybox")
 
     examples = {"FJAE": fj(nominal, X[true], target), "IRAE": arfj(inner_set, X[true], target),
-                "ORAE": arfj(outer_set, X[true], target)}
+                "ORAE": arfj(outer_set, X[true], target, time_limit=300)}
     OUT.mkdir(parents=True, exist_ok=True)
     rows = []
     for kind, res in examples.items():
@@ -54,7 +59,8 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
-    for ax, which, title in ((axes[0], 1, "15 fresh inner samples"), (axes[1], 2, "15 outer_eval samples")):
+    for ax, which, title in ((axes[0], 1, f"{len(fresh_inner)} fresh inner samples"),
+                             (axes[1], 2, f"{len(fresh_outer)} outer_eval samples")):
         kinds = [r[0] for r in rows]
         shares = np.array([[r[which].target_share, r[which].true_share, r[which].other_share] for r in rows])
         left = np.zeros(len(rows))
@@ -64,7 +70,7 @@ def main() -> None:
         ax.set_title(title)
         ax.set_xlim(0, 1)
         ax.set_xlabel("share of networks classifying the example as")
-    axes[1].legend(loc="lower right")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(f"Robustness of the adversarial examples ({CLASSES[true]} -> {CLASSES[target]})")
     fig.tight_layout()
     fig.savefig(OUT / "robustness_pullover_trouser.png", dpi=110)

@@ -399,8 +399,13 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
             cutoff = True
         m.obj = pyo.Objective(expr=m.distance, sense=pyo.minimize)
     opts = {} if paper else _scip_options(cutoff)
+    polish = None
+    if norm == 1 and all_relu and (relu_out or identity_out):
+        floor = (min_output if kind == "ratio" else max(gamma, min_output)) if relu_out else None
+        polish = ([_logit_network(n) for n in networks] if relu_out else networks, floor)
     m._nnblocks_adv = dict(networks=networks, x_bar=x_bar, target=target, gamma=gamma, kind=kind, norm=norm,
-                           min_output=min_output, lower=lower, upper=upper, config=config, max_distance=max_distance)
+                           min_output=min_output, lower=lower, upper=upper, config=config, max_distance=max_distance,
+                           polish=polish)
     return _Prepared(m, kind, inc, time.perf_counter() - start, opts, cutoff, lower_bound)
 
 
@@ -490,6 +495,17 @@ def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, star
         x = np.clip(x, info["lower"], info["upper"])
         verified, slack, Y = _verify(info["networks"], x, info["target"], info["gamma"], info["kind"],
                                      info["min_output"])
+        if not verified and info["polish"] is not None:
+            # margins met only within the solver's tolerances: re-solve the LP of the example's regions exactly
+            nets_p, floor = info["polish"]
+            xp = _fj_search.polish(nets_p, x, info["x_bar"], info["lower"], info["upper"], info["target"],
+                                   info["gamma"], info["kind"], floor)
+            if xp is not None:
+                ok, slack_p, Y_p = _verify(info["networks"], xp, info["target"], info["gamma"], info["kind"],
+                                           info["min_output"])
+                if ok:
+                    x, verified, slack, Y = xp, ok, slack_p, Y_p
+                    objective = float(np.abs(xp - info["x_bar"]).sum())
         d = x - info["x_bar"]
         norm = info["norm"]
         distance = float(np.abs(d).sum() if norm == 1 else (np.abs(d).max() if norm == "inf" else np.sqrt(d @ d)))
@@ -626,7 +642,7 @@ def arfj(
         networks, x_bar, target, gamma, domain, max_distance, config, min_output)
     kind = _margin_kind(networks_checked, margin)
     chosen = [0]
-    starts, lower_bound, res = None, None, None
+    starts, lower_bound, res, best_full = None, None, None, None
     while True:
         left = None if time_limit is None else time_limit - (time.perf_counter() - start)
         if left is not None and left <= 0:
@@ -646,6 +662,8 @@ def arfj(
             # the heuristic over the whole set, started at this round's example, may already be within mip_gap
             inc = _whole_set_incumbent(networks, x_bar_c, lower, upper, target_c, gamma_c, kind, min_output,
                                        res.x_adv)
+            if inc is not None and (best_full is None or inc.distance < best_full.distance):
+                best_full = inc
             gap_tol = DEFAULT_MIP_GAP if mip_gap is None else mip_gap
             if inc is not None and inc.distance - res.bound <= gap_tol * inc.distance:
                 res.x_adv, res.distance, res.objective = inc.x, inc.distance, inc.distance
@@ -657,7 +675,7 @@ def arfj(
         worst = int(np.argmin(np.where(np.isin(np.arange(len(networks)), chosen), np.inf, slack)))
         chosen.append(worst)
     return _finish_generation(res, networks, chosen, x_bar_c, target_c, gamma_c, kind, min_output, lower, upper,
-                              lower_bound, start)
+                              lower_bound, start, best_full)
 
 
 def _whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min_output, x_start):
@@ -670,7 +688,7 @@ def _whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min
 
 
 def _finish_generation(res, networks, chosen, x_bar, target, gamma, kind, min_output, lower, upper, lower_bound,
-                       start) -> AdversarialResult:
+                       start, best_full=None) -> AdversarialResult:
     """Result over the whole set from the last round of scenario generation (see :func:`arfj`)."""
     x = None if res is None else res.x_adv
     ok, slack, Y = (False, np.empty(0), np.empty((0, 0))) if x is None else _verify(
@@ -684,6 +702,8 @@ def _finish_generation(res, networks, chosen, x_bar, target, gamma, kind, min_ou
         # stopped early (time limit) with an example that does not fool every network: repair it with the
         # heuristic over the whole set; the last round's bound stays a valid lower bound
         inc = _whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min_output, x)
+        if best_full is not None and (inc is None or best_full.distance < inc.distance):
+            inc = best_full  # the best example over the whole set seen in earlier rounds
         status = SolveStatus.TIME_LIMIT if inc is not None else SolveStatus.TIME_LIMIT_NO_SOLUTION
         base = res if res is not None else None
         out = AdversarialResult(
