@@ -671,7 +671,8 @@ def arfj(
                 break
         # the tolerance-loosened bound of this round is a valid lower bound for every superset
         lower_bound = None if res.bound is None else res.bound * (1 - 1e-6) - 1e-9
-        starts = [res.x_adv]
+        # this round's example, and the best example over the whole set (feasible for every subset)
+        starts = [res.x_adv] + ([] if best_full is None else [best_full.x])
         worst = int(np.argmin(np.where(np.isin(np.arange(len(networks)), chosen), np.inf, slack)))
         chosen.append(worst)
     return _finish_generation(res, networks, chosen, x_bar_c, target_c, gamma_c, kind, min_output, lower, upper,

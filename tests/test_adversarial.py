@@ -9,12 +9,13 @@ import pytest
 from nnblocks.activations import Identity, ReLU
 from nnblocks.adversarial import AdversarialResult, arfj, fj, fj_model
 from nnblocks.network import Layer, Network
-from nnblocks.solve import SolveStatus, SolverNotAvailableError
+from nnblocks.solve import SolverNotAvailableError, SolveStatus
 
 GAMMA = 0.2
+_RELU = ReLU()
 
 
-def _net(rng: np.random.Generator, sizes=(6, 8, 6, 4), out=ReLU()) -> Network:
+def _net(rng: np.random.Generator, sizes=(6, 8, 6, 4), out=_RELU) -> Network:
     layers = []
     for k in range(1, len(sizes)):
         W = rng.normal(size=(sizes[k], sizes[k - 1])) / np.sqrt(sizes[k - 1])
@@ -23,7 +24,7 @@ def _net(rng: np.random.Generator, sizes=(6, 8, 6, 4), out=ReLU()) -> Network:
     return Network(layers)
 
 
-def _instance(seed: int, out=ReLU(), n_perturbed: int = 0):
+def _instance(seed: int, out=_RELU, n_perturbed: int = 0):
     """A small network, a nominal input and a target class reachable with margin in the unit box."""
     rng = np.random.default_rng(seed)
     for _ in range(100):
