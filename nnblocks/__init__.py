@@ -24,8 +24,8 @@ from nnblocks.bounds import InputDomain, NetworkBounds, compute_bounds
 from nnblocks.io import UnsupportedOperationError, load_network, save_network
 from nnblocks.network import ActivationPattern, Layer, Network
 from nnblocks.solve import (
-    SolveResult,
     SolverError,
+    SolveResult,
     SolverNotAvailableError,
     SolveStatus,
     available_solvers,

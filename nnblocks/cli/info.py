@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,7 +15,7 @@ from nnblocks.io import load_network
 
 @app.command()
 def info(
-    network: Path = typer.Argument(..., help="Network file: .onnx or .npz (nnblocks format)."),
+    network: Annotated[Path, typer.Argument(help="Network file: .onnx or .npz (nnblocks format).")],
 ) -> None:
     """Show the layers, activations and parameter count of a network."""
     net = load_network(network)
