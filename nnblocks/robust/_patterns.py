@@ -347,15 +347,21 @@ def solve_batch(
     best: float,
     rtol: float,
     deadline: float | None,
+    stop_above: float | None = None,
 ) -> list[PatternResult]:
     """Solve the batch's problems in order, skipping those whose dual bound cannot beat ``best``.
 
     ``deadline`` is a ``time.time()`` stamp after which the remaining problems are reported as skipped
-    with status "time_limit".
+    with status "time_limit". With ``stop_above``, the batch stops after the first solved problem whose
+    value exceeds it; the problems not started are reported with status "not_run".
     """
     out = []
+    stopped = False
     for prob in problems:
         t0 = time.perf_counter()
+        if stopped:
+            out.append(PatternResult(prob.index, "not_run", -np.inf, np.inf, None, None, 0.0))
+            continue
         if prob.infeasible:
             out.append(PatternResult(prob.index, "infeasible", -np.inf, -np.inf, None, None, 0.0))
             continue
@@ -380,6 +386,7 @@ def solve_batch(
             pb = max(prob.dual_bound(x, z), value)
             best = max(best, value)
             out.append(PatternResult(prob.index, "solved", value, pb, c, z, time.perf_counter() - t0))
+            stopped = stop_above is not None and value > stop_above
         elif status in ("PrimalInfeasible", "AlmostPrimalInfeasible"):
             out.append(PatternResult(prob.index, "infeasible", -np.inf, -np.inf, None, None, time.perf_counter() - t0))
         elif status in ("DualInfeasible", "AlmostDualInfeasible"):

@@ -61,15 +61,27 @@ def one_class(
 
     Parameters
     ----------
-    data: (m, N) training scenarios (outliers included, as the authors did).
-    hidden: widths of the ReLU layers (papers: 50, 50). rep_dim: output width (50).
-    q, k: quantile level and number of points each side of it in the loss (see the module docstring).
-    epochs, lr, weight_decay: Adam training (1000 epochs as in the papers).
-    restarts: independent runs; the one with the lowest final loss is returned (papers: 3).
-    batch_size: None = the whole set per step; else shuffled mini-batches, the loss per batch.
-    seed: makes the result reproducible (torch's generator is seeded per restart).
-    progress: show a tqdm progress bar over restarts x epochs.
+    data
+        (m, N) training scenarios (outliers included, as the authors did).
+    hidden
+        Widths of the ReLU layers (papers: 50, 50).
+    rep_dim
+        Output width (50).
+    q, k
+        Quantile level and number of points each side of it in the loss (see the module docstring).
+    epochs, lr, weight_decay
+        Adam training (1000 epochs as in the papers).
+    restarts
+        Independent runs; the one with the lowest final loss is returned (papers: 3).
+    batch_size
+        None = the whole set per step; else shuffled mini-batches, the loss per batch.
+    seed
+        Makes the result reproducible (torch's generator is seeded per restart).
+    progress
+        Show a tqdm progress bar over restarts x epochs.
 
+    Notes
+    -----
     Use the result with :meth:`nnblocks.robust.NetworkUncertaintySet.from_quantile`.
     """
     try:
