@@ -122,6 +122,7 @@ class NetworkUncertaintySet:
         self._data = data
         self._token = uuid.uuid4().hex
         self._cache: dict[str, tuple[PatternSet, list[_patterns.PatternProblem]]] = {}
+        self._last_best: dict[str, int] = {}  # per cached pattern list: the pattern of the last worst case
 
     @staticmethod
     def _check_domain(domain: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -311,6 +312,7 @@ class NetworkUncertaintySet:
         time_limit: float | None = None,
         solver: str | None = None,
         tol: float = DEFAULT_TOL,
+        stop_above: float | None = None,
         **kwargs: Any,
     ) -> WorstCase:
         """max_{c in U} c'x.
@@ -334,6 +336,11 @@ class NetworkUncertaintySet:
             Exact method: solver name for :func:`nnblocks.solve.solve` (default by problem class).
         tol:
             Membership tolerance of the verification (relative to max(1, R)).
+        stop_above:
+            Patterns method: stop as soon as a verified member of U with c'x > stop_above is found and
+            return it (``stats["early_stop"]`` True, no ``patterns_bound``): enough for scenario generation,
+            which only needs a violated scenario or the proof that none exists. When no pattern's optimum
+            exceeds it, the search is complete, as without it. Ignored by the exact method.
         kwargs:
             Patterns: ``patterns`` (explicit piece-index rows instead of points, e.g. all patterns of a
             small network), ``n_batches``, ``rtol`` (skip a pattern unless its bound beats the best value by
@@ -348,7 +355,7 @@ class NetworkUncertaintySet:
         if method == "patterns":
             if solver is not None:
                 raise ValueError("the patterns method solves its convex problems with Clarabel; solver= is for 'exact'")
-            return self._worst_case_patterns(x, points, executor, time_limit, tol, **kwargs)
+            return self._worst_case_patterns(x, points, executor, time_limit, tol, stop_above=stop_above, **kwargs)
         if method == "exact":
             from nnblocks.robust._exact import worst_case_exact
 
@@ -366,6 +373,7 @@ class NetworkUncertaintySet:
         rtol: float = 0.0,
         patterns: Any = None,
         cache: bool = True,
+        stop_above: float | None = None,
     ) -> WorstCase:
         t0 = time.perf_counter()
         deadline = None if time_limit is None else time.time() + float(time_limit)
@@ -380,27 +388,62 @@ class NetworkUncertaintySet:
         best = float(rep_val.max()) if P else -np.inf
         bounds = np.array([prob.dual_bound(x, prob.z) for prob in problems])
         order = np.lexsort((-rep_val, -bounds))  # most promising first
+        if stop_above is not None:
+            stop_above = float(stop_above)
+            if math.isnan(stop_above):
+                raise ValueError("stop_above must be a number")
+            # the pattern of the last best scenario first: between rounds of scenario generation its region
+            # often still holds a violated scenario
+            last = self._last_best.get(problems[0].uid if problems else "")
+            if last is not None and last < P:
+                order = np.concatenate([[last], order[order != last]])
         results: list[_patterns.PatternResult] = []
-        if executor is None:
-            results = _patterns.solve_batch(self._token, [problems[i] for i in order], x, best, rtol, deadline)
-        else:
-            if n_batches is None:
-                workers = getattr(executor, "_max_workers", None)
-                n_batches = 2 * workers if workers else 8
-            n_batches = max(1, min(int(n_batches), P))
-            futures = [
-                executor.submit(
-                    _patterns.solve_batch, self._token, [problems[i] for i in order[j::n_batches]], x, best, rtol,
-                    deadline,
-                )
-                for j in range(n_batches)
-            ]
-            for fut in futures:
-                results.extend(fut.result())
+        todo = order
+        while True:
+            batch = self._solve_patterns(problems, todo, x, best, rtol, deadline, executor, n_batches, stop_above)
+            results = [r for r in results if r.status != "not_run"] + batch
+            not_run = np.array([r.index for r in batch if r.status == "not_run"], dtype=np.int64)
+            if not not_run.size:
+                break
+            try:
+                wc = self._pick(x, pset, results, rep_val, t0, tol)
+            except ValueError:  # no verified member yet: search on
+                wc = None
+            if wc is not None and wc.value > stop_above:
+                break
+            # the values above stop_above were lost in verification: search on
+            if wc is not None:
+                best = max(best, wc.value)
+            todo = np.array([i for i in order if i in set(not_run.tolist())], dtype=np.int64)
         results.sort(key=lambda r: r.index)
         for res in results:
             if res.z is not None:
                 problems[res.index].z = res.z
+        wc = self._pick(x, pset, results, rep_val, t0, tol)
+        if problems and problems[0].uid:
+            self._last_best[problems[0].uid] = wc.stats["pattern_index"]
+        return wc
+
+    def _solve_patterns(self, problems, order, x, best, rtol, deadline, executor, n_batches, stop_above):
+        if executor is None:
+            return _patterns.solve_batch(self._token, [problems[i] for i in order], x, best, rtol, deadline,
+                                         stop_above)
+        if n_batches is None:
+            workers = getattr(executor, "_max_workers", None)
+            n_batches = 2 * workers if workers else 8
+        n_batches = max(1, min(int(n_batches), len(order)))
+        futures = [
+            executor.submit(
+                _patterns.solve_batch, self._token, [problems[i] for i in order[j::n_batches]], x, best, rtol,
+                deadline, stop_above,
+            )
+            for j in range(n_batches)
+        ]
+        results: list[_patterns.PatternResult] = []
+        for fut in futures:
+            results.extend(fut.result())
+        return results
+
         return self._pick(x, pset, results, rep_val, t0, tol)
 
     def _pick(self, x, pset, results, rep_val, t0, tol) -> WorstCase:
@@ -410,7 +453,7 @@ class NetworkUncertaintySet:
                 "max c'x is unbounded over an activation region of U (U is unbounded in direction x): "
                 "give the set a domain box"
             )
-        failed = [r for r in results if r.status not in ("solved", "skipped", "infeasible", "time_limit")]
+        failed = [r for r in results if r.status not in ("solved", "skipped", "infeasible", "time_limit", "not_run")]
         # candidates: solved optima (need verification) and representative points (already in U)
         cands = sorted((r for r in results if r.status == "solved"), key=lambda r: -r.value)
         scenario, value, best_idx, repaired, rejected = None, -np.inf, None, False, 0
@@ -431,7 +474,8 @@ class NetworkUncertaintySet:
                 f"(R = {self._radius:g}); solver statuses: {sorted(set(statuses))}"
             )
         union_bound = max((r.bound for r in results), default=-np.inf)
-        union_bound = None if failed or not np.isfinite(union_bound) else max(float(union_bound), value)
+        early_stop = "not_run" in statuses
+        union_bound = None if failed or early_stop or not np.isfinite(union_bound) else max(float(union_bound), value)
         solved = [r for r in results if r.status == "solved"]
         stats = {
             "n_patterns": len(pset),
@@ -439,6 +483,8 @@ class NetworkUncertaintySet:
             "n_skipped": statuses.count("skipped"),
             "n_infeasible": statuses.count("infeasible"),
             "n_time_limit": statuses.count("time_limit"),
+            "n_not_run": statuses.count("not_run"),
+            "early_stop": early_stop,
             "n_failed": len(failed),
             "failed_statuses": sorted({r.status for r in failed}),
             "n_rejected": rejected,

@@ -24,6 +24,7 @@ evaluated oracle.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -139,6 +140,23 @@ def _as_expr_list(x: Any) -> list:
     if hasattr(x, "is_indexed"):
         return [x]
     return list(x)
+
+
+def _accepts_stop_above(U: Any) -> bool:
+    """Whether ``U.worst_case`` takes ``stop_above`` (by a ``supports_stop_above`` attribute or its signature)."""
+    flag = getattr(U, "supports_stop_above", None)
+    if flag is not None:
+        return bool(flag)
+    try:
+        params = inspect.signature(U.worst_case).parameters
+    except (TypeError, ValueError):
+        return False
+    p = params.get("stop_above")
+    return p is not None and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _early(wc: WorstCase | None) -> bool:
+    return wc is not None and bool((wc.stats or {}).get("early_stop", False))
 
 
 def _values(xs: list) -> np.ndarray:
@@ -271,9 +289,16 @@ class ScenarioGeneration:
     def _terms(self) -> list[_Term]:
         return ([self._objective] if self._objective is not None else []) + self._constraints
 
-    def _worst(self, term: _Term, xv: np.ndarray, oracle_options: dict) -> tuple[WorstCase | None, str]:
-        """Worst case of the term at x; for a maximised objective min_c c'x = -max_c c'(-x)."""
+    def _worst(self, term: _Term, xv: np.ndarray, oracle_options: dict,
+               stop_above: float | None = None) -> tuple[WorstCase | None, str]:
+        """Worst case of the term at x; for a maximised objective min_c c'x = -max_c c'(-x).
+
+        ``stop_above`` (in the oracle's direction) is passed to oracles that accept it: they may return
+        the first scenario found above it instead of the maximum.
+        """
         flip = term.rhs is None and self._sense == pyo.maximize
+        if stop_above is not None and "stop_above" not in oracle_options and _accepts_stop_above(term.U):
+            oracle_options = {**oracle_options, "stop_above": stop_above}
         try:
             wc = term.U.worst_case(-xv if flip else xv, **oracle_options)
         except Exception as exc:  # reported as a named subsolver failure, never as a robust solution
@@ -287,6 +312,21 @@ class ScenarioGeneration:
             return None, (f"worst case of {term.name!r}: reported value {wc.value} differs from c'x = {value} "
                           "at the returned scenario")
         return wc, ""
+
+    def _threshold(self, term: _Term, master_value: float, t_fixed: bool, tol: float) -> float | None:
+        """The oracle value (in its own direction) above which the term is violated beyond ``tol``.
+
+        A scenario above it is a cut for the master; when none exists the round is the final one. The
+        first round (free epigraph variable) asks for the full worst case.
+        """
+        if term.rhs is not None:
+            return term.rhs + tol * max(1.0, abs(term.rhs))
+        if t_fixed:
+            return None
+        tv = float(pyo.value(self.block.t))
+        slack = tol * max(1.0, abs(master_value))
+        # minimise: worst > t + slack; maximise: the oracle maximises c'(-x), violated when -value < t - slack
+        return tv + slack if self._sense == pyo.minimize else -tv + slack
 
     @staticmethod
     def _proven(wc: WorstCase) -> bool:
@@ -368,7 +408,8 @@ class ScenarioGeneration:
                 failed = ""
                 stalled = False
                 for term in terms:
-                    wc, err = self._worst(term, xvals[term.name], oracle_options)
+                    wc, err = self._worst(term, xvals[term.name], oracle_options,
+                                          self._threshold(term, master_value, t_fixed, tol))
                     if wc is None:
                         failed = err
                         break
@@ -417,6 +458,16 @@ class ScenarioGeneration:
             bar.close()
             if t_fixed:
                 b.t.unfix()
+        if termination in (Termination.ROBUST_OPTIMAL, Termination.ITERATION_LIMIT, Termination.TIME_LIMIT,
+                           Termination.STALLED):
+            # an early-stopped worst case only shows a violation: evaluate the reported ones completely
+            for term in terms:
+                if _early(last_wc.get(term.name)) and term.name in xvals:
+                    wc, err = self._worst(term, xvals[term.name], oracle_options)
+                    if wc is None:
+                        termination, message = Termination.SUBSOLVER_FAILURE, err
+                        break
+                    last_wc[term.name] = wc
         if termination == Termination.ITERATION_LIMIT:
             message = message or f"{max_iterations} iterations without reaching the tolerance"
         if termination in (Termination.MASTER_INFEASIBLE, Termination.MASTER_UNBOUNDED,
