@@ -186,6 +186,46 @@ def test_pattern_stats_and_reuse_of_duals_skip_patterns():
     assert first.stats["patterns_bound"] >= first.value - 1e-9
 
 
+@pytest.mark.parametrize("norm", [2, 1, "inf"])
+def test_stop_above_returns_a_verified_member_above_the_threshold_or_the_full_maximum(norm, rng):
+    U = _small_set(seed=2, norm=norm, q=0.9)
+    pieces = _all_patterns(U.network)
+    for _ in range(4):
+        x = rng.normal(size=2)
+        full = _small_set(seed=2, norm=norm, q=0.9).worst_case(x, patterns=pieces)
+        assert not full.stats["early_stop"] and full.stats["n_not_run"] == 0
+        # a threshold every region beats: the first solved region ends the search
+        low = U.worst_case(x, patterns=pieces, stop_above=-1e9)
+        _check_member(U, low, x)
+        assert low.value > -1e9 and low.value <= full.value + 1e-7
+        assert low.stats["early_stop"] and low.stats["n_solved"] == 1
+        assert low.stats["n_not_run"] > 0 and low.stats["patterns_bound"] is None
+        # a threshold just below the maximum: a member above it (possibly the maximiser itself)
+        mid = full.value - 0.25 * abs(full.value) - 1e-3
+        near = U.worst_case(x, patterns=pieces, stop_above=mid)
+        _check_member(U, near, x)
+        assert mid < near.value <= full.value + 1e-7
+        # no region exceeds the threshold: the search is complete, as without it
+        high = U.worst_case(x, patterns=pieces, stop_above=full.value + 1.0)
+        _check_member(U, high, x)
+        assert not high.stats["early_stop"] and high.stats["n_not_run"] == 0
+        assert high.value == pytest.approx(full.value, rel=1e-7, abs=1e-7)
+        assert high.stats["patterns_bound"] >= high.value - 1e-9
+
+
+def test_stop_above_with_an_executor_and_bad_value(rng):
+    U = _small_set(seed=3, q=0.9)
+    x = rng.normal(size=2)
+    full = U.worst_case(x)
+    with ProcessPoolExecutor(2) as pool:
+        high = U.worst_case(x, executor=pool, n_batches=2, stop_above=full.value + 1.0)
+        low = U.worst_case(x, executor=pool, n_batches=2, stop_above=-1e9)
+    assert high.value == pytest.approx(full.value, rel=1e-8, abs=1e-8) and not high.stats["early_stop"]
+    _check_member(U, low, x)
+    with pytest.raises(ValueError, match="stop_above"):
+        U.worst_case(x, stop_above=float("nan"))
+
+
 def test_unbounded_region_without_domain_is_an_error():
     net = Network([Layer(np.array([[1.0, 0.0]]), np.zeros(1), ReLU())])
     U = NetworkUncertaintySet(net, np.zeros(1), 1.0)  # U = {c : c_1 <= 1}, c_2 free

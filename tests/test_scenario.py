@@ -210,3 +210,79 @@ def test_iteration_limit_and_bad_declarations(rng):
     m2 = _budget_model(2, 0.0)
     with pytest.raises(ValueError, match="dimension 3"):
         ScenarioGeneration(m2).set_uncertain_objective(m2.x, U)
+
+
+# -- oracles that may stop at the first violated scenario -------------------------------------------
+def _network_set(seed=0, n=3):
+    from nnblocks.activations import Identity, ReLU
+    from nnblocks.network import Layer, Network
+    from nnblocks.robust import NetworkUncertaintySet
+
+    r = np.random.default_rng(seed)
+    net = Network([Layer(r.normal(size=(8, n)), r.normal(size=8), ReLU()),
+                   Layer(r.normal(size=(3, 8)), r.normal(size=3), Identity())])
+    data = 10 + r.normal(size=(150, n))
+    return NetworkUncertaintySet.from_quantile(net, net.forward(data).mean(axis=0), data, 0.8)
+
+
+class _Hidden:
+    """The same oracle without ``stop_above``: scenario generation must ask it for full worst cases."""
+
+    supports_stop_above = False
+
+    def __init__(self, U):
+        self.U, self.dim, self.calls, self.results = U, U.dim, [], []
+
+    def worst_case(self, x, **kw):
+        self.calls.append(kw)
+        self.results.append(self.U.worst_case(x, **kw))
+        return self.results[-1]
+
+
+class _Recording(_Hidden):
+    supports_stop_above = True
+
+
+def test_early_stopping_oracle_gives_the_same_robust_value_and_honest_termination():
+    tol = 1e-3
+    full_set = _Hidden(_network_set())
+    m1 = _budget_model(3, 1.5)
+    sg1 = ScenarioGeneration(m1)
+    sg1.set_uncertain_objective(m1.x, full_set)
+    full = sg1.solve(tol=tol, progress=False)
+    assert all("stop_above" not in kw for kw in full_set.calls)  # sets without the capability: unchanged
+    rec = _Recording(_network_set())
+    m2 = _budget_model(3, 1.5)
+    sg2 = ScenarioGeneration(m2)
+    sg2.set_uncertain_objective(m2.x, rec)
+    early = sg2.solve(tol=tol, progress=False)
+    assert full.termination == early.termination == Termination.ROBUST_OPTIMAL
+    assert not early.certified and early.message == full.message
+    # the first round asks for the full worst case, later ones pass the threshold t (1 + tol)
+    assert "stop_above" not in rec.calls[0] and all("stop_above" in kw for kw in rec.calls[1:])
+    assert any(w.stats["early_stop"] for w in rec.results)
+    assert not any(w.stats["early_stop"] for w in full_set.results)
+    wc = early.worst_cases["objective"]
+    assert not wc.stats["early_stop"]  # the final round is a complete pass
+    assert wc.value == pytest.approx(rec.U.worst_case(early.x["objective"]).value, rel=1e-9, abs=1e-9)
+    # both are within the tolerance of the robust optimum over the same oracle: master values bound it below
+    for a, b in ((full, early), (early, full)):
+        assert a.bound <= b.robust_value + 1e-6
+        assert a.robust_value - a.bound <= tol * max(1.0, abs(a.bound)) + 1e-9
+
+
+def test_constraint_threshold_and_complete_final_worst_case_at_the_iteration_limit():
+    rec = _Recording(_network_set(seed=2))
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(3), bounds=(0, 1))
+    m.obj = pyo.Objective(expr=m.x[0] + 2 * m.x[1] + 3 * m.x[2], sense=pyo.maximize)
+    sg = ScenarioGeneration(m)
+    sg.add_uncertain_constraint(m.x, rec, rhs=12.0)
+    res = sg.solve(tol=1e-3, progress=False, max_iterations=3)
+    assert res.termination == Termination.ITERATION_LIMIT
+    assert all(kw["stop_above"] == pytest.approx(12.0 + 1e-3 * 12.0) for kw in rec.calls[:3])
+    # the last round's worst case stopped early: the reported one is a fresh complete evaluation
+    assert rec.results[2].stats["early_stop"] and len(rec.calls) == 4 and "stop_above" not in rec.calls[3]
+    wc = res.worst_cases["constraint_0"]
+    assert not wc.stats["early_stop"]
+    assert wc.value == pytest.approx(rec.U.worst_case(res.x["constraint_0"]).value, rel=1e-9, abs=1e-9)

@@ -65,11 +65,11 @@ def affine_maps(network: Network, pieces: np.ndarray) -> tuple[list[np.ndarray],
     """
     P = pieces.shape[0]
     As, gs = [], []
-    H = np.broadcast_to(np.eye(network.n_inputs), (P, network.n_inputs, network.n_inputs))
+    H: np.ndarray | None = None  # None: the identity map of the input layer (no product with an identity)
     hg = np.zeros((P, network.n_inputs))
     col = 0
     for layer in network.layers:
-        Ak = np.matmul(layer.W, H)
+        Ak = np.broadcast_to(layer.W, (P, *layer.W.shape)) if H is None else np.matmul(layer.W, H)
         gk = hg @ layer.W.T + layer.b
         As.append(Ak)
         gs.append(gk)
@@ -118,6 +118,15 @@ class PatternProblem:
     infeasible: bool = False
     z: np.ndarray | None = field(default=None, repr=False)
     uid: str = ""
+    _AT: np.ndarray | sp.csr_matrix | None = field(default=None, repr=False)
+
+    @property
+    def AT(self) -> np.ndarray | sp.csr_matrix:
+        """A' for the dual bound: dense when small (a dense product costs microseconds, scipy's sparse
+        product tens of them in call overhead), else sparse."""
+        if self._AT is None:
+            self._AT = self.A.T.toarray() if self.A.shape[0] * self.A.shape[1] <= 250_000 else self.A.T.tocsr()
+        return self._AT
 
     @property
     def n_vars(self) -> int:
@@ -158,7 +167,7 @@ class PatternProblem:
         if z is None:
             r, base = xe, 0.0
         else:
-            r = xe - self.A.T @ z
+            r = xe - self.AT @ z
             base = float(z @ self.b)
         with np.errstate(invalid="ignore"):
             terms = np.maximum(r * self.var_lo, r * self.var_hi)
@@ -348,16 +357,18 @@ def solve_batch(
     rtol: float,
     deadline: float | None,
     stop_above: float | None = None,
+    bounds: list[float] | None = None,
 ) -> list[PatternResult]:
     """Solve the batch's problems in order, skipping those whose dual bound cannot beat ``best``.
 
     ``deadline`` is a ``time.time()`` stamp after which the remaining problems are reported as skipped
     with status "time_limit". With ``stop_above``, the batch stops after the first solved problem whose
-    value exceeds it; the problems not started are reported with status "not_run".
+    value exceeds it; the problems not started are reported with status "not_run". ``bounds`` are the
+    problems' dual bounds at x if already computed (with their current ``z``).
     """
     out = []
     stopped = False
-    for prob in problems:
+    for k, prob in enumerate(problems):
         t0 = time.perf_counter()
         if stopped:
             out.append(PatternResult(prob.index, "not_run", -np.inf, np.inf, None, None, 0.0))
@@ -366,7 +377,7 @@ def solve_batch(
             out.append(PatternResult(prob.index, "infeasible", -np.inf, -np.inf, None, None, 0.0))
             continue
         thresh = best + rtol * max(1.0, abs(best))
-        bound = prob.dual_bound(x, prob.z)
+        bound = prob.dual_bound(x, prob.z) if bounds is None else bounds[k]
         if bound <= thresh:
             out.append(PatternResult(prob.index, "skipped", -np.inf, bound, None, None, time.perf_counter() - t0))
             continue

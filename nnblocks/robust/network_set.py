@@ -122,7 +122,6 @@ class NetworkUncertaintySet:
         self._data = data
         self._token = uuid.uuid4().hex
         self._cache: dict[str, tuple[PatternSet, list[_patterns.PatternProblem]]] = {}
-        self._last_best: dict[str, int] = {}  # per cached pattern list: the pattern of the last worst case
 
     @staticmethod
     def _check_domain(domain: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -392,15 +391,11 @@ class NetworkUncertaintySet:
             stop_above = float(stop_above)
             if math.isnan(stop_above):
                 raise ValueError("stop_above must be a number")
-            # the pattern of the last best scenario first: between rounds of scenario generation its region
-            # often still holds a violated scenario
-            last = self._last_best.get(problems[0].uid if problems else "")
-            if last is not None and last < P:
-                order = np.concatenate([[last], order[order != last]])
         results: list[_patterns.PatternResult] = []
         todo = order
         while True:
-            batch = self._solve_patterns(problems, todo, x, best, rtol, deadline, executor, n_batches, stop_above)
+            batch = self._solve_patterns(problems, todo, x, best, rtol, deadline, executor, n_batches, stop_above,
+                                         bounds)
             results = [r for r in results if r.status != "not_run"] + batch
             not_run = np.array([r.index for r in batch if r.status == "not_run"], dtype=np.int64)
             if not not_run.size:
@@ -414,20 +409,17 @@ class NetworkUncertaintySet:
             # the values above stop_above were lost in verification: search on
             if wc is not None:
                 best = max(best, wc.value)
-            todo = np.array([i for i in order if i in set(not_run.tolist())], dtype=np.int64)
+            todo = order[np.isin(order, not_run)]
         results.sort(key=lambda r: r.index)
         for res in results:
             if res.z is not None:
                 problems[res.index].z = res.z
-        wc = self._pick(x, pset, results, rep_val, t0, tol)
-        if problems and problems[0].uid:
-            self._last_best[problems[0].uid] = wc.stats["pattern_index"]
-        return wc
+        return self._pick(x, pset, results, rep_val, t0, tol)
 
-    def _solve_patterns(self, problems, order, x, best, rtol, deadline, executor, n_batches, stop_above):
+    def _solve_patterns(self, problems, order, x, best, rtol, deadline, executor, n_batches, stop_above, bounds):
         if executor is None:
             return _patterns.solve_batch(self._token, [problems[i] for i in order], x, best, rtol, deadline,
-                                         stop_above)
+                                         stop_above, bounds[order].tolist())
         if n_batches is None:
             workers = getattr(executor, "_max_workers", None)
             n_batches = 2 * workers if workers else 8
@@ -435,7 +427,7 @@ class NetworkUncertaintySet:
         futures = [
             executor.submit(
                 _patterns.solve_batch, self._token, [problems[i] for i in order[j::n_batches]], x, best, rtol,
-                deadline, stop_above,
+                deadline, stop_above, bounds[order[j::n_batches]].tolist(),
             )
             for j in range(n_batches)
         ]
@@ -443,8 +435,6 @@ class NetworkUncertaintySet:
         for fut in futures:
             results.extend(fut.result())
         return results
-
-        return self._pick(x, pset, results, rep_val, t0, tol)
 
     def _pick(self, x, pset, results, rep_val, t0, tol) -> WorstCase:
         statuses = [r.status for r in results]

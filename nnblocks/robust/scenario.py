@@ -16,6 +16,12 @@ alternates
 until every worst case is within a relative tolerance of the master's value. Any object with a
 ``worst_case(x) -> WorstCase`` method is an uncertainty set here (network, Kernel, Discrete, user sets).
 
+A round needs only a violated scenario, not the worst one: oracles whose ``worst_case`` takes
+``stop_above`` (or that set ``supports_stop_above = True``) receive the value above which a scenario is
+violated beyond the tolerance and may return the first such scenario (``stats["early_stop"]``). The round
+that finds none is therefore a complete evaluation, and a worst case reported in the result is always a
+complete one (re-evaluated if the last round stopped early).
+
 Termination is named (:class:`Termination`). A failure of the master or of an adversarial solver is never
 reported as a robust solution; when a worst case came without proof of optimality (a heuristic, the
 pattern decomposition, a time limit), the result says so: x is then robust only with respect to the
