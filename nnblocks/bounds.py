@@ -762,7 +762,6 @@ class _LayerLP:
         hs = self._highspy
         h = hs.Highs()
         h.silent()
-        h.setOptionValue("threads", 1)
         h.setOptionValue("presolve", "off")  # keeps the basis for warm starts; presolve also slowed IPM 25x here
         if self.A.nnz <= _IPM_NNZ:
             # dual simplex, warm-started from the previous basis after each change of objective
