@@ -156,6 +156,18 @@ def _reachable_pieces(first: np.ndarray, last: np.ndarray, unstable: np.ndarray)
     return [(int(j), p) for j in unstable.tolist() for p in range(int(first[j]), int(last[j]) + 1)]
 
 
+def _stable_and_unstable(lb, act, W, b, prev, first, last, post_lower, post_upper):
+    """Post-activation variables for the layer, the affine map of every stable neuron, and for the unstable
+    ones their indices (array and list) and the (neuron, piece) pairs the bounds leave reachable."""
+    stable = first == last
+    unstable = np.flatnonzero(~stable)
+    _post_vars(lb, W.shape[0], post_lower, post_upper)
+    srows = np.flatnonzero(stable)
+    if srows.size:
+        _stable(lb, act, W, b, prev, first[srows], srows, name="affine_stable")
+    return unstable, unstable.tolist(), _reachable_pieces(first, last, unstable)
+
+
 def pwl_bigm(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper) -> np.ndarray:
     """General piecewise-linear layer, big-M form of Goerigk & Kurtz Theorem 3, eqs. (16)-(19).
 
@@ -169,15 +181,7 @@ def pwl_bigm(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper) -> 
 
     with M_p the largest deviation of sigma from piece p's affine map over [L, U].
     """
-    n = W.shape[0]
-    stable = first == last
-    unstable = np.flatnonzero(~stable)
-    _post_vars(lb, n, post_lower, post_upper)
-    srows = np.flatnonzero(stable)
-    if srows.size:
-        _stable(lb, act, W, b, prev, first[srows], srows, name="affine_stable")
-    idx = unstable.tolist()
-    jp = _reachable_pieces(first, last, unstable)
+    unstable, idx, jp = _stable_and_unstable(lb, act, W, b, prev, first, last, post_lower, post_upper)
     lb.a = pyo.Var(idx, bounds=_bounds_dict(idx, L[unstable], U[unstable]))
     lb.u = pyo.Var(jp, domain=_indicator_domain(last, relax=False))
     if not idx:
@@ -238,15 +242,7 @@ def pwl_hull(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper, rel
         W h + b = sum_p v_p,   x = sum_p (a_p v_p + c_p u_p),   sum_p u_p = 1,
         max(t_{p-1}, L) u_p <= v_p <= min(t_p, U) u_p.
     """
-    n = W.shape[0]
-    stable = first == last
-    unstable = np.flatnonzero(~stable)
-    _post_vars(lb, n, post_lower, post_upper)
-    srows = np.flatnonzero(stable)
-    if srows.size:
-        _stable(lb, act, W, b, prev, first[srows], srows, name="affine_stable")
-    idx = unstable.tolist()
-    jp = _reachable_pieces(first, last, unstable)
+    unstable, idx, jp = _stable_and_unstable(lb, act, W, b, prev, first, last, post_lower, post_upper)
     t_lo, t_hi = act.piece_bounds()
     lo = {(j, p): max(float(t_lo[p]), float(L[j])) for j, p in jp}
     hi = {(j, p): min(float(t_hi[p]), float(U[j])) for j, p in jp}
