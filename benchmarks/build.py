@@ -1,6 +1,6 @@
 """Build and solve a Fischetti–Jo model with nnblocks' NetworkBlock and with OMLT's full-space big-M.
 
-On identical ReLU networks and the same input box [0, 1]^784, for each tool: the time to build the
+On identical ReLU networks and the same input box, for each tool: the time to build the
 network's encoding (bounds included), the size of the whole FJ model (free variables, binaries,
 constraints) and the time HiGHS takes to solve
 
@@ -11,7 +11,14 @@ network encoding differs between the two models. Networks: the trained 784-8-8-8
 classifier shipped in ``models/`` (if present; otherwise He-initialised), and He-initialised
 784-256-256-10 and 784-512x3-10 networks (fixed seed).
 
-    python benchmarks/build.py [--time-limit 60] [--networks small,medium,large] [--json out.json]
+Boxes (``--radii``): the whole pixel box [0, 1]^784 ("none") and the boxes [0, 1]^784 ∩ [x_bar - r, x_bar + r]
+of verification (both tools get the same box as variable bounds). OMLT creates one binary per ReLU whatever
+its bounds; nnblocks none for a neuron its bounds prove stable. Over the whole box no neuron of these
+networks is provably stable (interval or LP bounds), so the binary counts agree there; the smaller the box,
+the more neurons the bounds fix.
+
+    python benchmarks/build.py [--time-limit 60] [--networks small,medium,large] [--radii none,0.05]
+                               [--bounds interval] [--json out.json]
 """
 
 from __future__ import annotations
@@ -163,40 +170,17 @@ def _fmt(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--networks", default="small,medium,large", help="comma list of small, medium, large")
-    ap.add_argument("--tools", default="nnblocks,omlt")
-    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per FJ solve (0: build only)")
-    ap.add_argument("--gamma", type=float, default=0.1, help="margin y_target - y_j")
-    ap.add_argument("--solver", default="highs")
-    ap.add_argument("--bounds", default="interval", choices=["interval", "lp"], help="nnblocks' bounds")
-    ap.add_argument("--radius", type=float, default=None,
-                    help="intersect the box with ||x - x_bar||_inf <= radius (same box for both tools)")
-    ap.add_argument("--json", type=Path, default=None, help="write one record per network and tool")
-    args = ap.parse_args()
-    tools = args.tools.split(",")
-    console = Console(width=160)
-    # warm-up: imports and first-use costs are not part of a build
-    warm = he_network([4, 3, 2])
-    for tool in tools:
-        (build_nnblocks if tool == "nnblocks" else build_omlt)(warm, np.zeros(4), np.ones(4))
-    records = []
-    for label, net, origin in networks(args.networks.split(",")):
-        for tool in tools:
-            rec = run(label, net, origin, tool, args.time_limit, args.gamma, args.solver, args.bounds, args.radius)
-            records.append(rec)
-            console.log(f"{label} {tool}: build {rec['build_s']:.2f} s, status {rec['status']}")
-    box = "[0,1]^784" if args.radius is None else f"[0,1]^784 ∩ ||x - x_bar||_inf <= {args.radius:g}"
+def _print_table(console: Console, box_records: list[dict], radius: float | None, args) -> None:
+    box = "[0,1]^784" if radius is None else f"[0,1]^784 ∩ ||x - x_bar||_inf <= {radius:g}"
     table = Table(title=f"FJ model, input box {box}, nnblocks bounds {args.bounds}, {args.solver}, "
                   f"time limit {args.time_limit:g} s")
     for col in ["network", "weights", "tool", "build s", "speed-up", "vars", "binaries", "constraints", "status",
                 "solve s", "objective", "bound"]:
         table.add_column(col, justify="left" if col in ("network", "weights", "tool", "status") else "right")
     by_net: dict[str, dict[str, dict]] = {}
-    for rec in records:
+    for rec in box_records:
         by_net.setdefault(rec["network"], {})[rec["tool"]] = rec
-    for rec in records:
+    for rec in box_records:
         other = by_net[rec["network"]].get("omlt")
         speed = other["build_s"] / rec["build_s"] if (other and rec["tool"] == "nnblocks") else None
         rec["build_speedup_vs_omlt"] = speed
@@ -206,6 +190,38 @@ def main() -> None:
             _fmt(rec["solve_s"], ".1f"), _fmt(rec["objective"], ".4f"), _fmt(rec["bound"], ".4f"),
         )
     console.print(table)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--networks", default="small,medium,large", help="comma list of small, medium, large")
+    ap.add_argument("--tools", default="nnblocks,omlt")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per FJ solve (0: build only)")
+    ap.add_argument("--gamma", type=float, default=0.1, help="margin y_target - y_j")
+    ap.add_argument("--solver", default="highs")
+    ap.add_argument("--bounds", default="interval", choices=["interval", "lp"], help="nnblocks' bounds")
+    ap.add_argument("--radii", default="none,0.05",
+                    help="comma list of r: the box [0,1]^784 ∩ ||x - x_bar||_inf <= r per table; 'none': [0,1]^784")
+    ap.add_argument("--json", type=Path, default=None, help="write one record per network and tool")
+    args = ap.parse_args()
+    tools = args.tools.split(",")
+    console = Console(width=160)
+    # warm-up: imports and first-use costs are not part of a build
+    warm = he_network([4, 3, 2])
+    for tool in tools:
+        (build_nnblocks if tool == "nnblocks" else build_omlt)(warm, np.zeros(4), np.ones(4))
+    radii = [None if r.strip().lower() == "none" else float(r) for r in args.radii.split(",") if r.strip()]
+    nets = networks(args.networks.split(","))
+    records = []
+    for radius in radii:
+        box_records = []
+        for label, net, origin in nets:
+            for tool in tools:
+                rec = run(label, net, origin, tool, args.time_limit, args.gamma, args.solver, args.bounds, radius)
+                box_records.append(rec)
+                console.log(f"{label} {tool} (radius {radius}): build {rec['build_s']:.2f} s, status {rec['status']}")
+        _print_table(console, box_records, radius, args)
+        records += box_records
     if args.json:
         args.json.write_text(json.dumps(records, indent=1))
         console.print(f"wrote {args.json}")
