@@ -31,6 +31,7 @@ Two methods:
 from __future__ import annotations
 
 import time as _time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -902,6 +903,7 @@ def _lp_tighten(
     first = 0 if out_rows is not None else 1
     n_passes = int(passes) if out_rows is not None else 1
     n_lps = 0
+    n_failed = 0  # LPs without a usable dual solution: their neurons keep the interval bounds
     for _ in range(n_passes):
         for k in range(first, K):
             layer, lb = network.layers[k], layers[k]
@@ -929,6 +931,8 @@ def _lp_tighten(
                     n_lps += 1
                     if status == "infeasible":
                         return layers, True, True, n_lps
+                    if status == "none":
+                        n_failed += 1
                     if status == "ok":
                         if sense > 0:
                             lower[j] = max(lower[j], value)
@@ -937,4 +941,11 @@ def _lp_tighten(
             layers[k] = _tightened(lb, lower, upper, act)
         if out_rows is None:
             break
+    if n_failed:
+        warnings.warn(
+            f"LP bound tightening: {n_failed} of {n_lps} LPs gave no usable dual solution; those neurons keep "
+            "their interval bounds (sound but looser)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return layers, True, False, n_lps

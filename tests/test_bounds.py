@@ -451,3 +451,17 @@ def test_center_outside_the_box(rng, norm):
     assert len(X) > 1000
     for method in ("interval", "lp"):
         assert_inside(net, compute_bounds(net, dom, method=method), X)
+
+
+def test_lp_failures_warn_and_keep_the_interval_bounds(monkeypatch):
+    """An LP without a usable dual solution never tightens silently: its neurons keep the interval bounds."""
+    import nnblocks.bounds as bounds_module
+
+    monkeypatch.setattr(bounds_module._LayerLP, "minimize", lambda self, col, sense, left: (-np.inf, "none"))
+    net = random_network(np.random.default_rng(3), [4, 6, 6, 2], ["relu"])
+    ib = compute_bounds(net, (0.0, 1.0))
+    with pytest.warns(RuntimeWarning, match="keep their interval bounds"):
+        lb = compute_bounds(net, (0.0, 1.0), method="lp")
+    for i, l in zip(ib.layers, lb.layers):
+        np.testing.assert_array_equal(i.lower, l.lower)
+        np.testing.assert_array_equal(i.upper, l.upper)
