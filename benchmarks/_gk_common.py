@@ -111,6 +111,16 @@ def print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+def print_mean_times(records: list[dict], method_names: list[str], published: dict, label: str, unit: str,
+                     digits: int = 2) -> None:
+    """One line per method: how many ``records`` (``unit``), their mean ``time_s`` and the published mean."""
+    for method in method_names:
+        ts = [r["time_s"] for r in records if r["method"] == method]
+        if ts:
+            print(f"{label}{method}: {len(ts)} {unit}, mean time {sum(ts) / len(ts):.{digits}f} s "
+                  f"(published: {published.get(method, '-')} s)")
+
+
 def write_json(path: Path | None, records: list[dict]) -> None:
     if path is None:
         return

@@ -20,6 +20,7 @@ from _gk_common import (
     methods,
     network_set,
     parser,
+    print_mean_times,
     print_table,
     synthetic_instances,
     write_json,
@@ -72,11 +73,7 @@ def main() -> None:
                 "90% quantile vs the published values",
                 ["instance", "method", "status", "robust", "exact_wc", "exact_bd", "oos_mean", "pub_mean",
                  "oos_q90", "pub_q90", "time_s", "iters"], rows)
-    for method in ms:
-        ts = [r["time_s"] for r in records if r["method"] == method and r["dim"] == 20]
-        if ts:
-            print(f"20-D {method}: {len(ts)} instances, mean time {sum(ts) / len(ts):.2f} s "
-                  f"(published: {OBJ_20D_TIMES.get(method, '-')} s)")
+    print_mean_times([r for r in records if r["dim"] == 20], ms, OBJ_20D_TIMES, "20-D ", "instances")
     write_json(args.json, records)
 
 

@@ -19,6 +19,7 @@ from _gk_common import (
     methods,
     network_set,
     parser,
+    print_mean_times,
     print_table,
     write_json,
 )
@@ -81,11 +82,7 @@ def main() -> None:
                 "out-of-sample mean and 95% quantile of the travel time",
                 ["pair", "method", "status", "robust", "exact_wc", "exact_bd", "oos_mean", "oos_q95", "arcs",
                  "time_s", "iters"], rows)
-    for method in ms:
-        ts = [r["time_s"] for r in records if r["method"] == method]
-        if ts:
-            print(f"{method}: {len(ts)} pairs, mean time {sum(ts) / len(ts):.1f} s "
-                  f"(published: {PATH_TIMES[method]} s)")
+    print_mean_times(records, ms, PATH_TIMES, "", "pairs", digits=1)
     write_json(args.json, records)
 
 
