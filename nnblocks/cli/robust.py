@@ -185,14 +185,8 @@ def obj(
     """(Obj): min_x max_{c in U} c'x s.t. sum x = RHS, x in [-1, 1]^n."""
     from nnblocks.robust import robust_obj
 
-    train = _matrix(data)
-    U = _uncertainty_set(method, train, quantile, network, center, kernel_files, False)
-    sol = robust_obj(U, rhs=rhs, solver=solver, tol=tol, time_limit=time_limit, progress=True,
-                     oracle_options=_oracle(method, oracle))
-    tst = _matrix(test) if test else None
-    oos = _report(sol, tst, quantile, None, json_out, {"method": method, "quantile": quantile, "rhs": rhs})
-    if plot:
-        _save_plot(plot, U, train, sol, oos, quantile, method)
+    _solve_and_report(robust_obj, data, test, method, network, center, quantile, kernel_files, rhs, oracle, solver,
+                      tol, time_limit, json_out, plot, level=quantile, feas_rhs=None)
 
 
 @robust_app.command()
@@ -206,14 +200,21 @@ def feas(
     """(Feas): max_x sum x s.t. c'x <= RHS for all c in U, x in [-1, 1]^n."""
     from nnblocks.robust import robust_feas
 
+    _solve_and_report(robust_feas, data, test, method, network, center, quantile, kernel_files, rhs, oracle, solver,
+                      tol, time_limit, json_out, plot, level=0.9, feas_rhs=rhs)
+
+
+def _solve_and_report(builder, data, test, method, network, center, quantile, kernel_files, rhs, oracle, solver, tol,
+                      time_limit, json_out, plot, level: float, feas_rhs: float | None) -> None:
+    """Shared body of ``obj`` and ``feas``: the set, the robust solution, the report and the plot."""
     train = _matrix(data)
     U = _uncertainty_set(method, train, quantile, network, center, kernel_files, False)
-    sol = robust_feas(U, rhs=rhs, solver=solver, tol=tol, time_limit=time_limit, progress=True,
-                      oracle_options=_oracle(method, oracle))
+    sol = builder(U, rhs=rhs, solver=solver, tol=tol, time_limit=time_limit, progress=True,
+                  oracle_options=_oracle(method, oracle))
     tst = _matrix(test) if test else None
-    oos = _report(sol, tst, 0.9, rhs, json_out, {"method": method, "quantile": quantile, "rhs": rhs})
+    oos = _report(sol, tst, level, feas_rhs, json_out, {"method": method, "quantile": quantile, "rhs": rhs})
     if plot:
-        _save_plot(plot, U, train, sol, oos, 0.9, method)
+        _save_plot(plot, U, train, sol, oos, level, method)
 
 
 @robust_app.command()
