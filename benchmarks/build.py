@@ -13,8 +13,9 @@ classifier shipped in ``models/`` (if present; otherwise He-initialised), and He
 
 Boxes (``--radii``): the whole pixel box [0, 1]^784 ("none") and the boxes [0, 1]^784 ∩ [x_bar - r, x_bar + r]
 of verification (both tools get the same box as variable bounds). OMLT creates one binary per ReLU whatever
-its bounds; nnblocks none for a neuron its bounds prove stable. Over the whole box no neuron of these
-networks is provably stable (interval or LP bounds), so the binary counts agree there; the smaller the box,
+its bounds; nnblocks none for a neuron its bounds prove stable. Over the whole box no hidden neuron of
+these networks is provably stable (interval bounds; LP bounds on the two smaller ones), so the binary
+counts agree there; the smaller the box,
 the more neurons the bounds fix.
 
     python benchmarks/build.py [--time-limit 60] [--networks small,medium,large] [--radii none,0.05]
