@@ -15,8 +15,7 @@ Boxes (``--radii``): the whole pixel box [0, 1]^784 ("none") and the boxes [0, 1
 of verification (both tools get the same box as variable bounds). OMLT creates one binary per ReLU whatever
 its bounds; nnblocks none for a neuron its bounds prove stable. Over the whole box no hidden neuron of
 these networks is provably stable (interval bounds; LP bounds on the two smaller ones), so the binary
-counts agree there; the smaller the box,
-the more neurons the bounds fix.
+counts agree there; the smaller the box, the more neurons the bounds fix.
 
     python benchmarks/build.py [--time-limit 60] [--networks small,medium,large] [--radii none,0.05]
                                [--bounds interval] [--json out.json]
