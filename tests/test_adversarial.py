@@ -211,3 +211,30 @@ def test_scenario_generation_matches_the_extensive_form(seed):
         assert gen.objective == pytest.approx(full.objective, rel=1e-5, abs=1e-6)
         assert gen.verified and full.verified
         assert 1 <= gen.n_networks_model <= len(nets) and full.n_networks_model == len(nets)
+
+
+def test_margins_missed_within_solver_tolerances_are_repaired(monkeypatch):
+    """A MILP point whose margin holds only up to the solver's tolerances is replaced by the exact LP optimum
+    of its activation regions, so that the returned example is verified and still optimal."""
+    import nnblocks.adversarial as adv
+
+    nets, x_bar, t = _instance(3)
+    ref = fj(nets[0], x_bar, t)
+    real_solve = adv.solve
+    missed = []
+
+    def sloppy_solve(m, **kwargs):
+        res = real_solve(m, **kwargs)
+        # step back towards x_bar by 0.1%: the margin, tight at the optimum, is then missed slightly
+        for j in m.x:
+            m.x[j].set_value(float(x_bar[j] + (1 - 1e-3) * (m.x[j].value - x_bar[j])))
+        x = np.array([m.x[j].value for j in m.x])
+        y = nets[0].forward(x)
+        missed.append(y[t] - (1 + GAMMA) * np.delete(y, t).max())
+        return res
+
+    monkeypatch.setattr(adv, "solve", sloppy_solve)
+    res = fj(nets[0], x_bar, t)
+    assert missed and missed[0] < -1e-6  # the solver's point alone would not verify
+    _check_verified(res, nets[:1], x_bar, t)
+    assert ref.distance - 1e-7 <= res.distance <= ref.distance * (1 + 1e-6) + 1e-7
