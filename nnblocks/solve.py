@@ -460,7 +460,9 @@ def solve(
         Relative MIP gap at which the solver may stop (reported as OPTIMAL).
     threads : int, optional
     tee : bool
-        Stream the solver's log.
+        Stream the solver's log. SCIP is run silent otherwise: Pyomo drains its log through a pipe read by a
+        Python thread while SCIP holds the GIL, so a log longer than a pipe buffer (64 KiB) stalls the solve
+        for good; with ``tee=True`` keep long SCIP solves' logs short (e.g. ``**{"display/freq": 10000}``).
     **solver_options
         Passed unchanged with the solver's own names (e.g. ``**{"limits/nodes": 10}`` for SCIP).
 
@@ -550,8 +552,14 @@ def _solve_new(opt, model, name, time_limit, mip_gap, threads, tee, solver_optio
             kwargs["rel_gap"] = mip_gap
         else:
             warnings.warn(f"solver {name!r} takes no MIP gap; mip_gap ignored", stacklevel=3)
+    solver_options = dict(solver_options or {})
+    if name.startswith("scip") and not tee:
+        # Pyomo captures SCIP's log through a pipe drained by a Python thread, while SCIPsolve holds the GIL:
+        # once a long solve has written a pipe buffer's worth of log (64 KiB), both wait for each other
+        # forever. A silent SCIP writes nothing.
+        solver_options.setdefault("display/verblevel", 0)
     if solver_options:
-        kwargs["solver_options"] = dict(solver_options)
+        kwargs["solver_options"] = solver_options
     try:
         res = opt.solve(model, **kwargs)
     except Exception as exc:  # the interface rejected the model (e.g. an expression type it cannot take)

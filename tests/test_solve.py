@@ -438,3 +438,21 @@ def test_box_lp_optimum_is_closed_form(c, u, solver):
     r = solve(m, solver).raise_for_status()
     assert r.objective == pytest.approx(sum(max(cj, 0) * uj for cj, uj in zip(c, u)), abs=1e-7)
     assert math.isclose(pyo.value(m.o), r.objective, abs_tol=1e-7)
+
+
+def test_long_scip_logs_do_not_stall_the_solve():
+    """A SCIP solve through Pyomo that would log far more than a pipe buffer (one line per node) finishes."""
+    import subprocess
+    import sys
+
+    code = (
+        "from nnblocks.adversarial import fj\n"
+        "from nnblocks.datasets import load_shipped, nominal_images\n"
+        "X, y, _ = nominal_images()\n"
+        "r = fj(load_shipped('nominal'), X[7], 6, solver_options={'display/freq': 1})\n"
+        "assert r.nodes > 300, r.nodes\n"  # > 300 log lines of ~150 characters: more than 64 KiB
+        "print(r.status.value)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("optimal")
