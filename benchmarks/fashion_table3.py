@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         rec["greybox_fooled"] = rec["greybox_class"] == target
                         examples[(true, target, kind, config)] = r.x_adv
                     records.append(rec)
+                    if args.json:  # after every solve, so that an interrupted run keeps what it measured
+                        _write_json(args.json, args.time_limit, records, complete=False)
                     progress.advance(task)
 
     by = {(r["true"], r["target"], r["kind"], r["config"]): r for r in records}
@@ -208,12 +210,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
                   f"machine: {platform.machine()}, python {platform.python_version()}")
 
     if args.json:
-        meta = {"gamma": GAMMA, "eps_in": EPS_IN, "alpha": ALPHA, "time_limit": args.time_limit,
-                "seed_model": SEED_MODEL, "seed_eval": SEED_EVAL, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-        with open(args.json, "w") as fh:
-            json.dump({"meta": meta, "records": records}, fh, indent=1)
+        _write_json(args.json, args.time_limit, records, complete=True)
         console.print(f"wrote {args.json}")
     return records
+
+
+def _write_json(path: str, time_limit: float, records: list[dict], complete: bool) -> None:
+    meta = {"gamma": GAMMA, "eps_in": EPS_IN, "alpha": ALPHA, "time_limit": time_limit, "seed_model": SEED_MODEL,
+            "seed_eval": SEED_EVAL, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "complete": complete}
+    with open(path, "w") as fh:
+        json.dump({"meta": meta, "records": records}, fh, indent=1)
 
 
 if __name__ == "__main__":
