@@ -64,17 +64,18 @@ def synthetic_instances(spec: str) -> list[tuple[int, int, int]]:
     return out
 
 
-def network_set(network: Any, center: np.ndarray, train: np.ndarray, q: float) -> NetworkUncertaintySet:
-    """The authors' set: R = q-quantile of the training radii, c bounded by the box of the data inside U."""
-    return NetworkUncertaintySet.from_quantile(network, center, train, q)
+def uncertainty_set(method: str, data: Any, q: float | None, kernel: Any = None, lower: Any = None) -> Any:
+    """The authors' set of ``method`` from an instance's ``network``, ``center`` and ``train`` fields.
 
-
-def kernel_set(kd: Any, train: np.ndarray, lower: Any = None) -> KernelUncertaintySet:
-    return KernelUncertaintySet.from_files(kd.alphas, kd.sv, kd.Q, kd.theta, train, lower=lower)
-
-
-def discrete_set(train: np.ndarray) -> DiscreteUncertaintySet:
-    return DiscreteUncertaintySet(train)
+    nn: R = q-quantile of the training radii, c bounded by the box of the data inside U; kernel: from the
+    authors' files ``kernel`` (alphas, support vectors, Q, theta); discrete: the training data.
+    """
+    if method == "nn":
+        return NetworkUncertaintySet.from_quantile(data.network, data.center, data.train, q)
+    if method == "kernel":
+        return KernelUncertaintySet.from_files(kernel.alphas, kernel.sv, kernel.Q, kernel.theta, data.train,
+                                               lower=lower)
+    return DiscreteUncertaintySet(data.train)
 
 
 def exact_check(U: Any, x: np.ndarray, time_limit: float) -> dict:

@@ -15,14 +15,12 @@ from __future__ import annotations
 import time
 
 from _gk_common import (
-    discrete_set,
     exact_check,
-    kernel_set,
     methods,
-    network_set,
     parser,
     print_table,
     synthetic_instances,
+    uncertainty_set,
     write_json,
 )
 from _gk_published import FEAS_20D, QUANTILES
@@ -48,12 +46,7 @@ def main() -> None:
                 if method == "kernel" and q not in inst.kernels:
                     continue
                 t0 = time.perf_counter()
-                if method == "nn":
-                    U = network_set(inst.network, inst.center, inst.train, q)
-                elif method == "kernel":
-                    U = kernel_set(inst.kernels[q], inst.train)
-                else:
-                    U = discrete_set(inst.train)
+                U = uncertainty_set(method, inst, q, kernel=inst.kernels.get(q))
                 sol = robust_feas(U, rhs=args.rhs, tol=args.tol)
                 elapsed = time.perf_counter() - t0
                 rec = {"experiment": "feas", "dim": dim, "type": T, "instance": I, "method": method, "quantile": q,

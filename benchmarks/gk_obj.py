@@ -14,15 +14,13 @@ from __future__ import annotations
 import time
 
 from _gk_common import (
-    discrete_set,
     exact_check,
-    kernel_set,
     methods,
-    network_set,
     parser,
     print_mean_times,
     print_table,
     synthetic_instances,
+    uncertainty_set,
     write_json,
 )
 from _gk_published import OBJ_20D, OBJ_20D_TIMES
@@ -46,12 +44,7 @@ def main() -> None:
             if method == "kernel" and Q not in inst.kernels:
                 continue
             t0 = time.perf_counter()
-            if method == "nn":
-                U = network_set(inst.network, inst.center, inst.train, Q)
-            elif method == "kernel":
-                U = kernel_set(inst.kernels[Q], inst.train)
-            else:
-                U = discrete_set(inst.train)
+            U = uncertainty_set(method, inst, Q, kernel=inst.kernels.get(Q))
             sol = robust_obj(U, rhs=rhs, tol=args.tol)
             elapsed = time.perf_counter() - t0
             rec = {"experiment": "obj", "dim": dim, "type": T, "instance": I, "method": method, "quantile": Q,

@@ -13,14 +13,12 @@ from __future__ import annotations
 import time
 
 from _gk_common import (
-    discrete_set,
     exact_check,
-    kernel_set,
     methods,
-    network_set,
     parser,
     print_mean_times,
     print_table,
+    uncertainty_set,
     write_json,
 )
 from _gk_published import PATH_TIMES
@@ -55,12 +53,7 @@ def main() -> None:
     for s, t in _pairs(args.instances):
         for method in ms:
             if method not in sets:
-                if method == "nn":
-                    sets[method] = network_set(data.network, data.center, data.train, Q)
-                elif method == "kernel":
-                    sets[method] = kernel_set(data.kernel, data.train, lower=0.0)
-                else:
-                    sets[method] = discrete_set(data.train)
+                sets[method] = uncertainty_set(method, data, Q, kernel=data.kernel, lower=0.0)
             U = sets[method]
             t0 = time.perf_counter()
             sol = robust_shortest_path(data.graph, U, s, t, tol=args.tol, time_limit=args.time_limit)
