@@ -271,13 +271,17 @@ def _ball_domain(lower, upper, x_bar, radius) -> InputDomain:
     return InputDomain(lower, upper, center=x_bar, norm=1, radius=float(radius))
 
 
+def _output_floor(kind: str, gamma: float, min_output: float) -> float:
+    """Lower bound on a^K_t that the margin on the last pre-activation needs (module docstring, item 4)."""
+    return min_output if kind == "ratio" else max(gamma, min_output)
+
+
 def _margin_output_rows(nK: int, target: int, gamma: float, kind: str, min_output: float):
     """(A, b) with A a^K <= b: the default configuration's margin on the last pre-activation."""
     M, r = _fj_search._margin_matrix(nK, target, gamma, kind)
     e = np.zeros((1, nK))
     e[0, target] = 1.0
-    floor = min_output if kind == "ratio" else max(gamma, min_output)
-    return np.vstack([-M, -e]), np.concatenate([-r, [-floor]])
+    return np.vstack([-M, -e]), np.concatenate([-r, [-_output_floor(kind, gamma, min_output)]])
 
 
 def _bounds_for(net, lower, upper, x_bar, radius, method, out_rows) -> NetworkBounds:
@@ -333,7 +337,7 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
     identity_out = all(net.layers[-1].activation == Identity() for net in networks)
     if heuristic and norm == 1 and all_relu and (drop_output_relu or identity_out):
         # on a^K: ReLU outputs need a^K_t >= floor (see item 4 of the module docstring), identity outputs not
-        floor = (min_output if kind == "ratio" else max(gamma, min_output)) if drop_output_relu else None
+        floor = _output_floor(kind, gamma, min_output) if drop_output_relu else None
         inc = _fj_search.incumbent(model_nets, x_bar, lower, upper, target, gamma, kind, floor, starts=starts)
     radius = None
     if norm == 1:
@@ -401,7 +405,7 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
     opts = {} if paper else _scip_options(cutoff)
     polish = None
     if norm == 1 and all_relu and (relu_out or identity_out):
-        floor = (min_output if kind == "ratio" else max(gamma, min_output)) if relu_out else None
+        floor = _output_floor(kind, gamma, min_output) if relu_out else None
         polish = ([_logit_network(n) for n in networks] if relu_out else networks, floor)
     m._nnblocks_adv = dict(networks=networks, x_bar=x_bar, target=target, gamma=gamma, kind=kind, norm=norm,
                            min_output=min_output, lower=lower, upper=upper, config=config, max_distance=max_distance,
@@ -517,18 +521,6 @@ def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, star
         margin=info["kind"], max_distance=info["max_distance"],
         heuristic_distance=None if inc is None else inc.distance, preprocess_time=prep.preprocess_time,
         margins=slack, outputs=Y, n_networks_model=len(info["networks"]),
-    )
-
-
-def _infeasible_result(prep: _Prepared, solver, start) -> AdversarialResult:
-    info = prep.model._nnblocks_adv
-    size = model_size(prep.model)
-    return AdversarialResult(
-        x_adv=None, distance=None, status=SolveStatus.INFEASIBLE, objective=None, bound=None, gap=None,
-        time=time.perf_counter() - start, solve_time=0.0, nodes=0, n_vars=size.n_vars, n_binaries=size.n_binaries,
-        n_constraints=size.n_constraints, verified=False, certificate=False, solver=solver or "scip_direct",
-        config=info["config"], target=info["target"], gamma=info["gamma"], norm=info["norm"], margin=info["kind"],
-        max_distance=info["max_distance"], preprocess_time=prep.preprocess_time,
     )
 
 
@@ -683,9 +675,8 @@ def _whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min
     relu_out = all(n.layers[-1].activation == _RELU for n in networks)
     if not relu_out or not all(layer.activation == _RELU for n in networks for layer in n.layers[:-1]):
         return None
-    floor = min_output if kind == "ratio" else max(gamma, min_output)
     return _fj_search.incumbent([_logit_network(n) for n in networks], x_bar, lower, upper, target, gamma, kind,
-                                floor, starts=None if x_start is None else [x_start])
+                                _output_floor(kind, gamma, min_output), starts=None if x_start is None else [x_start])
 
 
 def _finish_generation(res, networks, chosen, x_bar, target, gamma, kind, min_output, lower, upper, lower_bound,
@@ -706,14 +697,13 @@ def _finish_generation(res, networks, chosen, x_bar, target, gamma, kind, min_ou
         if best_full is not None and (inc is None or best_full.distance < inc.distance):
             inc = best_full  # the best example over the whole set seen in earlier rounds
         status = SolveStatus.TIME_LIMIT if inc is not None else SolveStatus.TIME_LIMIT_NO_SOLUTION
-        base = res if res is not None else None
         out = AdversarialResult(
             x_adv=None if inc is None else inc.x, distance=None if inc is None else inc.distance, status=status,
             objective=None if inc is None else inc.distance, bound=lower_bound, gap=None, time=0.0,
-            solve_time=0.0 if base is None else base.solve_time, nodes=None if base is None else base.nodes,
-            n_vars=0 if base is None else base.n_vars, n_binaries=0 if base is None else base.n_binaries,
-            n_constraints=0 if base is None else base.n_constraints, verified=False, certificate=False,
-            solver="scip_direct" if base is None else base.solver, config="default", target=target, gamma=gamma,
+            solve_time=0.0 if res is None else res.solve_time, nodes=None if res is None else res.nodes,
+            n_vars=0 if res is None else res.n_vars, n_binaries=0 if res is None else res.n_binaries,
+            n_constraints=0 if res is None else res.n_constraints, verified=False, certificate=False,
+            solver="scip_direct" if res is None else res.solver, config="default", target=target, gamma=gamma,
             norm=1, margin=kind,
         )
         if inc is not None:

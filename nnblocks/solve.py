@@ -553,7 +553,7 @@ def _solve_new(opt, model, name, time_limit, mip_gap, threads, tee, solver_optio
         else:
             warnings.warn(f"solver {name!r} takes no MIP gap; mip_gap ignored", stacklevel=3)
     solver_options = dict(solver_options or {})
-    if name.startswith("scip") and not tee:
+    if _family(name) == "scip" and not tee:
         # Pyomo captures SCIP's log through a pipe drained by a Python thread, while SCIPsolve holds the GIL:
         # once a long solve has written a pipe buffer's worth of log (64 KiB), both wait for each other
         # forever. A silent SCIP writes nothing.
