@@ -90,10 +90,16 @@ def _margins(networks, x, target, gamma, kind, min_output) -> float:
 
 
 def _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output, steps=300, step=0.02, leak=0.1,
-                    x_start=None):
-    """Projected ascent on the smallest margin from x_start (default x_bar); a point meeting every margin or None."""
+                    x_start=None, deadline=np.inf):
+    """Projected ascent on the smallest margin from x_start (default x_bar); a point meeting every margin or None.
+
+    Stops early (returning None unless the current point already meets every margin) at ``deadline``
+    (a :func:`time.perf_counter` value).
+    """
     x = (x_bar if x_start is None else np.clip(x_start, lower, upper)).copy()
     for _ in range(steps):
+        if time.perf_counter() > deadline:
+            break
         worst, grad = np.inf, None
         for net in networks:
             a = np.asarray(net.pre_activations(x)[-1]).reshape(-1)
@@ -191,8 +197,10 @@ def incumbent(
         if sol is not None and (best is None or sol[1] < best[0][1]):
             best = (sol, masks)
     for leak, x_start in runs:
+        if time.perf_counter() - start > time_limit:
+            break
         x0 = _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output, leak=leak,
-                             x_start=x_start)
+                             x_start=x_start, deadline=start + time_limit)
         if x0 is None:
             continue
         x0 = _closest_on_segment(networks, x_bar, x0, target, gamma, kind, min_output)

@@ -238,3 +238,24 @@ def test_margins_missed_within_solver_tolerances_are_repaired(monkeypatch):
     assert missed and missed[0] < -1e-6  # the solver's point alone would not verify
     _check_verified(res, nets[:1], x_bar, t)
     assert ref.distance - 1e-7 <= res.distance <= ref.distance * (1 + 1e-6) + 1e-7
+
+
+def test_portfolio_rounds_reach_the_same_optimum(monkeypatch):
+    """Racing two SCIP settings per round changes only the time: same optimum, verified on every network."""
+    import nnblocks.adversarial as adv
+
+    nets, x_bar, t = _instance(1, n_perturbed=3)
+    single = arfj(nets, x_bar, t, portfolio=False, mip_gap=0.0)
+    races = []
+    real_race = adv._race
+
+    def counted(*args, **kwargs):
+        races.append(len(args[1]))
+        return real_race(*args, **kwargs)
+
+    monkeypatch.setattr(adv, "_race", counted)
+    raced = arfj(nets, x_bar, t, portfolio=True, mip_gap=0.0)
+    assert races and all(n == 2 for n in races)  # at least one round was raced, two settings each
+    assert single.status == raced.status == SolveStatus.OPTIMAL
+    assert raced.objective == pytest.approx(single.objective, rel=1e-6, abs=1e-7)
+    _check_verified(raced, nets, x_bar, t)

@@ -456,3 +456,58 @@ def test_long_scip_logs_do_not_stall_the_solve():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("optimal")
+
+
+def _knapsack(n: int = 30, seed: int = 0):
+    """A strongly correlated 0-1 knapsack (value = weight + 10; maximise value within capacity)."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(1000, 4000, n)
+    v = w + 10
+    m = pyo.ConcreteModel()
+    m.y = pyo.Var(range(n), domain=pyo.Binary)
+    m.cap = pyo.Constraint(expr=sum(int(w[i]) * m.y[i] for i in range(n)) <= int(w.sum() // 3))
+    m.obj = pyo.Objective(expr=sum(int(v[i]) * m.y[i] for i in range(n)), sense=pyo.maximize)
+    return m
+
+
+def test_portfolio_race_returns_the_optimum_and_its_solution():
+    from nnblocks.solve import _race
+
+    m = _knapsack()
+    ref = solve(m, solver="scip_direct", mip_gap=0.0)
+    for v in m.y.values():
+        v.set_value(None)
+    res, values, winner = _race(m, [{}, {"randomization/permutationseed": 3}], None, 0.0, list(m.y.values()))
+    assert res.status == SolveStatus.OPTIMAL and winner in (0, 1)
+    assert res.objective == pytest.approx(ref.objective)
+    # the returned values are a solution of the model: integral, within capacity, with the optimal value
+    assert np.allclose(values, np.round(values))
+    y = np.round(values)
+    body = m.cap.body
+    val = {id(v): yi for v, yi in zip(m.y.values(), y)}
+    assert sum(c * val[id(v)] for c, v in zip(body.linear_coefs, body.linear_vars)) <= m.cap.upper + 1e-9
+    obj = m.obj.expr
+    assert sum(c * val[id(v)] for c, v in zip(obj.linear_coefs, obj.linear_vars)) == pytest.approx(ref.objective)
+    assert all(v.value is None for v in m.y.values())  # the parent's model is left unloaded
+
+
+def test_portfolio_race_at_a_limit_keeps_the_best_solution_and_the_best_bound():
+    from nnblocks.solve import _race
+
+    m = _knapsack(n=60, seed=1)
+    hard = {"presolving/maxrounds": 0, "separating/maxroundsroot": 0, "propagating/maxroundsroot": 0}
+    sets = [{"limits/nodes": 2, **hard}, {"limits/nodes": 3, "randomization/permutationseed": 2, **hard}]
+    res, values, _ = _race(m, sets, None, 0.0, list(m.y.values()))
+    assert res.status == SolveStatus.FEASIBLE and values is not None
+    singles = [_race(m, [opts], None, 0.0, [])[0] for opts in sets]  # each member alone (deterministic)
+    assert all(r.status == SolveStatus.FEASIBLE for r in singles)
+    # maximisation: the best objective of the members and the smallest (best) upper bound
+    assert res.objective == pytest.approx(max(r.objective for r in singles))
+    assert res.bound == pytest.approx(min(r.bound for r in singles))
+
+
+def test_portfolio_race_reports_a_failing_member():
+    from nnblocks.solve import SolverError, _race
+
+    with pytest.raises(SolverError, match="portfolio failed"):
+        _race(_knapsack(), [{"no/such/parameter": 1}], None, None, [])
