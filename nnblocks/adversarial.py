@@ -66,7 +66,7 @@ from nnblocks.blocks.margin import TargetMargin
 from nnblocks.blocks.norms import NormBall
 from nnblocks.bounds import InputDomain, NetworkBounds, compute_bounds
 from nnblocks.network import Layer, Network
-from nnblocks.solve import SolveResult, SolveStatus, _race, _race_available, model_size, solve
+from nnblocks.solve import SolveResult, SolveStatus, model_size, solve
 
 __all__ = ["CONFIGS", "AdversarialResult", "arfj", "arfj_model", "fj", "fj_model"]
 
@@ -451,33 +451,7 @@ def arfj_model(networks: Sequence[Network], x_bar: Any, target: int, gamma: floa
 DEFAULT_MIP_GAP = 1e-4
 
 
-def _input_values(m) -> np.ndarray:
-    """The input x of a solved (AR)FJ model as float64."""
-    return np.array([pyo.value(m.x[j]) for j in range(m._nnblocks_adv["x_bar"].size)], dtype=np.float64)
-
-
-def _portfolio(prep: _Prepared, name: str, opts: dict, user_opts: dict | None, tee: bool, threads,
-               portfolio) -> list[dict] | None:
-    """Option sets to race (see :func:`nnblocks.solve._race`), or None for a single solve.
-
-    Raced by default for an ARFJ model of two or more networks in the default configuration with SCIP, when
-    the heuristic's cutoff switched SCIP's own primal heuristics off: once as is and once with them on.
-    Measured on ARFJ rounds of the Fashion-MNIST experiment (3 permutation seeds each, two solves side by side
-    on 2 cores): heuristics off 19.6-36.4 s / 37.1-45.2 s / 40.8->120 s, on 19.6-59.2 s / 53.3->120 s /
-    39.7-66.3 s on three models; neither setting wins on every model.
-    """
-    if not portfolio and (portfolio is False or tee or len(prep.model.nn) < 2 or not _race_available()
-                          or (threads is not None and int(threads) < 2)):
-        return None
-    if name != "scip_direct" or not prep.cutoff or prep.model._nnblocks_adv["config"] != "default":
-        return None
-    off = _heuristics_off()
-    on = {k: v for k, v in opts.items() if k not in off or k in (user_opts or {})}
-    return [opts, on] if on != opts else None
-
-
-def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, start, mip_gap=None,
-         portfolio=None) -> AdversarialResult:
+def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, start, mip_gap=None) -> AdversarialResult:
     m = prep.model
     info = m._nnblocks_adv
     name = solver or "scip_direct"
@@ -491,7 +465,6 @@ def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, star
         mip_gap = DEFAULT_MIP_GAP
     lb, inc0 = prep.lower_bound, prep.incumbent if prep.cutoff else None
     closed = lb is not None and inc0 is not None and inc0.distance - lb <= (mip_gap or 0.0) * inc0.distance
-    x_solver = None
     if closed:
         # the heuristic's example is within mip_gap of a proven lower bound: optimal without a MILP solve
         res = SolveResult(SolveStatus.OPTIMAL, inc0.distance, lb, (inc0.distance - lb) / max(inc0.distance, 1e-10),
@@ -501,25 +474,14 @@ def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, star
             # stop as soon as a solution within mip_gap of the proven lower bound is found (a constraint
             # distance >= lb would make every node LP degenerate and blind the branching)
             opts.setdefault("limits/primal", lb * (1 + (mip_gap or 0.0)))
-        races = _portfolio(prep, name, opts, solver_options, tee, threads, portfolio)
-        if races is None:
-            res = solve(m, solver=name, time_limit=remaining, mip_gap=mip_gap, threads=threads, tee=tee, **opts)
-            x_solver = _input_values(m) if res.has_solution else None
-        else:
-            def final(r: SolveResult) -> bool:  # optimal, or within mip_gap of the proven lower bound
-                return r.status == SolveStatus.OPTIMAL or r.status == SolveStatus.INFEASIBLE or (
-                    lb is not None and r.objective is not None
-                    and r.objective <= lb * (1 + (mip_gap or 0.0)) * (1 + 1e-9) + 1e-12)
-
-            res, x_solver, _ = _race(m, races, remaining, mip_gap, [m.x[j] for j in range(info["x_bar"].size)],
-                                     final)
+        res = solve(m, solver=name, time_limit=remaining, mip_gap=mip_gap, threads=threads, tee=tee, **opts)
     status = res.status
     x = None
     objective, bound, gap = res.objective, res.bound, res.gap
     if closed:
         x = inc0.x.copy()
-    elif x_solver is not None:
-        x = x_solver
+    elif res.has_solution:
+        x = np.array([pyo.value(m.x[j]) for j in range(info["x_bar"].size)], dtype=np.float64)
     inc = prep.incumbent if prep.cutoff else None  # only an incumbent within max_distance may stand in
     if inc is not None and (x is None or (objective is not None and inc.distance < objective - 1e-9)):
         if status in (SolveStatus.TIME_LIMIT_NO_SOLUTION, SolveStatus.INFEASIBLE, SolveStatus.ERROR,
@@ -655,7 +617,6 @@ def arfj(
     threads: int | None = None,
     tee: bool = False,
     solver_options: dict | None = None,
-    portfolio: bool | None = None,
 ) -> AdversarialResult:
     """Robust adversarial example: the extensive form of ARFJ (4.1) over the finite set ``networks``.
 
@@ -670,18 +631,13 @@ def arfj(
     lower bound for the next round, and the previous example starts the next round's heuristic; when the
     heuristic's example is within ``mip_gap`` of the bound, the round needs no MILP. The model size reported
     is that of the last round (``n_networks_model`` networks).
-
-    ``portfolio``: race two SCIP settings on each round's MILP, each in its own process (SCIP's primal
-    heuristics off, as the cutoff suggests, and on); the first to finish wins. ``None`` (default): race when
-    the machine has two or more CPUs, the model has two or more networks, the solver is ``scip_direct``,
-    ``tee`` is off and ``threads`` is not 1. ``False``: never; ``True``: whenever the settings differ.
     """
     start = time.perf_counter()
     networks = list(networks)
     if not (config == "default" and len(networks) > 1 and max_distance is None and _canonical_norm(norm) == 1):
         prep = _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
                         min_output, heuristic)
-        return _run(prep, solver, time_limit, threads, tee, solver_options, start, mip_gap, portfolio)
+        return _run(prep, solver, time_limit, threads, tee, solver_options, start, mip_gap)
     networks_checked, x_bar_c, target_c, gamma_c, lower, upper = _check_inputs(
         networks, x_bar, target, gamma, domain, max_distance, config, min_output)
     kind = _margin_kind(networks_checked, margin)
@@ -696,7 +652,7 @@ def arfj(
         prep = _prepare(sub, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
                         min_output, heuristic, starts=starts, lower_bound=lower_bound,
                         heuristic_time=_heuristic_time(left))
-        res = _run(prep, solver, left, threads, tee, solver_options, round_start, mip_gap, portfolio)
+        res = _run(prep, solver, left, threads, tee, solver_options, round_start, mip_gap)
         if res.status == SolveStatus.INFEASIBLE:  # no example for a subset: none for the set
             break
         if res.status != SolveStatus.OPTIMAL or res.x_adv is None:

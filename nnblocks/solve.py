@@ -11,7 +11,6 @@ Pyomo offers three solver interfaces (the ``pyomo.contrib.solver`` interface, AP
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import math
@@ -22,7 +21,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyomo.environ as pyo  # registers the solver plugins: must precede the factories below
 from pyomo.common.log import LoggingIntercept
 from pyomo.contrib.appsi.base import SolverFactory as _AppsiFactory
@@ -710,114 +708,6 @@ def _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_op
     except Exception:
         nodes = None
     return SolveResult(status, objective, bound, _gap(objective, bound), 0.0, name, nodes, str(tc), res, has_sol)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Portfolio: the same model under several option sets, one process each
-# --------------------------------------------------------------------------------------------------------------
-_DEFINITE = (SolveStatus.OPTIMAL, SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED, SolveStatus.INFEASIBLE_OR_UNBOUNDED)
-_SCIP_KIND = {"optimal": "optimal", "gaplimit": "optimal", "timelimit": "time", "infeasible": "infeasible",
-              "unbounded": "unbounded", "inforunbd": "infeasible_or_unbounded"}
-
-
-def _race_available() -> bool:
-    """True when :func:`_race` may pay off: at least two CPUs and SCIP installed."""
-    import os
-
-    return (os.cpu_count() or 1) >= 2 and _is_available("scip_direct")
-
-
-def _race(model, option_sets: list[dict], time_limit, mip_gap, read: list, final=None):
-    """Solve ``model`` with SCIP once per option set, each in its own process; the first definite answer wins.
-
-    Branch-and-bound times of hard MILPs vary by large factors across settings that are equally good on
-    average (on the ARFJ rounds of the Fashion-MNIST experiment one model took 41-120 s over permutation
-    seeds, and SCIP's primal heuristics switched on or off each won by 2x on some models), so two settings
-    raced on two cores cut the long tail. The model is written once as .mps and each process
-    (``python -m nnblocks._scip_race``) reads it with pyscipopt: separate interpreters, so no Pyomo state
-    or lock is shared (Pyomo's output capture deadlocks in a forked child).
-
-    ``read`` lists Pyomo variables whose values to return (the model's own variables are not loaded).
-    Returns ``(SolveResult, values, index)``: the first result with status optimal / infeasible /
-    unbounded (or for which ``final(result)`` is true), else (all hit a limit) the one with the best
-    objective, its bound replaced by the best bound of all (each is a valid bound of the same model).
-    A process that fails raises :class:`SolverError` with its error output.
-    """
-    import json
-    import subprocess
-    import sys
-    import tempfile
-
-    obj = _objective(model)
-    if obj is None:
-        raise ValueError("a portfolio solve needs an objective")
-    minimize = obj.sense == pyo.minimize
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="nnblocks-race-") as tmp:
-        path = Path(tmp) / "model.mps"
-        _, smap_id = model.write(str(path), format=ProblemFormat.mps, io_options={"symbolic_solver_labels": True})
-        labels = model.solutions.symbol_map[smap_id].byObject
-        names = [labels[id(v)] for v in read]
-        procs = []
-        for i, opts in enumerate(option_sets):
-            params = {"display/verblevel": 0, **opts}
-            if time_limit is not None:
-                params["limits/time"] = float(max(1e-3, time_limit - (time.perf_counter() - start)))
-            if mip_gap is not None:
-                params["limits/gap"] = float(mip_gap)
-            job = Path(tmp) / f"job{i}.json"
-            job.write_text(json.dumps({"model": str(path), "params": params, "read": names,
-                                       "out": str(Path(tmp) / f"out{i}.json")}))
-            procs.append(subprocess.Popen([sys.executable, "-m", "nnblocks._scip_race", str(job)],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-        done: list[tuple[SolveResult, Any, int]] = []
-        winner = None
-        pending = set(range(len(procs)))
-        try:
-            while pending and winner is None:
-                time.sleep(0.02)
-                for i in sorted(pending):
-                    if procs[i].poll() is None:
-                        continue
-                    pending.discard(i)
-                    out = Path(tmp) / f"out{i}.json"
-                    if procs[i].returncode != 0 or not out.exists():
-                        err = procs[i].stderr.read().decode(errors="replace")[-2000:]
-                        raise SolverError(f"SCIP process {i} of the portfolio failed (exit code "
-                                          f"{procs[i].returncode}): {err}")
-                    r = json.loads(out.read_text())
-                    has_sol = r["values"] is not None
-                    kind = _SCIP_KIND.get(r["status"], "other")
-                    status = _status(has_sol, kind == "optimal", kind)
-                    objective = r["objective"] if has_sol else None
-                    bound = _finite_or_none(r["bound"])
-                    if status in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED,
-                                  SolveStatus.INFEASIBLE_OR_UNBOUNDED):
-                        objective = bound = None
-                    res = SolveResult(status, objective, bound, _gap(objective, bound), 0.0, "scip_direct",
-                                      r["nodes"], f"scip {r['status']} (portfolio member {i})", None, False)
-                    done.append((res, None if not has_sol else np.asarray(r["values"], dtype=np.float64), i))
-                    if status in _DEFINITE or (final is not None and final(res)):
-                        winner = done[-1]
-                        break
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-            for p in procs:
-                p.wait()
-                p.stderr.close()
-    if winner is None:
-        with_sol = [d for d in done if d[1] is not None and d[0].objective is not None]
-        pick = min if minimize else max
-        winner = pick(with_sol, key=lambda d: d[0].objective) if with_sol else done[0]
-        bounds = [d[0].bound for d in done if d[0].bound is not None]
-        if bounds:
-            best = max(bounds) if minimize else min(bounds)
-            res = winner[0]
-            winner = (dataclasses.replace(res, bound=best, gap=_gap(res.objective, best)), winner[1], winner[2])
-    res = dataclasses.replace(winner[0], time=time.perf_counter() - start)
-    return res, winner[1], winner[2]
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -240,22 +240,46 @@ def test_margins_missed_within_solver_tolerances_are_repaired(monkeypatch):
     assert ref.distance - 1e-7 <= res.distance <= ref.distance * (1 + 1e-6) + 1e-7
 
 
-def test_portfolio_rounds_reach_the_same_optimum(monkeypatch):
-    """Racing two SCIP settings per round changes only the time: same optimum, verified on every network."""
+def test_heuristic_stops_at_its_deadline():
+    """The ascent of the primal heuristic returns nothing once its deadline has passed (x_bar fails the margin)."""
+    from nnblocks import _fj_search
+
+    nets, x_bar, t = _instance(0)
+    lo, up = np.zeros_like(x_bar), np.ones_like(x_bar)
+    args = (nets, x_bar, lo, up, t, GAMMA, "difference", None)
+    assert _fj_search._gradient_start(*args, deadline=0.0) is None
+    assert _fj_search.incumbent(nets, x_bar, lo, up, t, GAMMA, "difference", None, time_limit=0.0) is None
+    assert _fj_search.incumbent(nets, x_bar, lo, up, t, GAMMA, "difference", None) is not None
+
+
+def test_heuristic_budget_follows_the_time_left():
     import nnblocks.adversarial as adv
 
-    nets, x_bar, t = _instance(1, n_perturbed=3)
-    single = arfj(nets, x_bar, t, portfolio=False, mip_gap=0.0)
-    races = []
-    real_race = adv._race
+    assert adv._heuristic_time(None) == adv._HEURISTIC_TIME
+    assert adv._heuristic_time(100.0) == adv._HEURISTIC_TIME
+    assert adv._heuristic_time(0.5) == 0.5
+    assert adv._heuristic_time(-3.0) == adv._MIN_HEURISTIC_TIME
 
-    def counted(*args, **kwargs):
-        races.append(len(args[1]))
-        return real_race(*args, **kwargs)
 
-    monkeypatch.setattr(adv, "_race", counted)
-    raced = arfj(nets, x_bar, t, portfolio=True, mip_gap=0.0)
-    assert races and all(n == 2 for n in races)  # at least one round was raced, two settings each
-    assert single.status == raced.status == SolveStatus.OPTIMAL
-    assert raced.objective == pytest.approx(single.objective, rel=1e-6, abs=1e-7)
-    _check_verified(raced, nets, x_bar, t)
+@pytest.mark.parametrize("solver_bound, kept", [(1e-3, True), (1e9, False)])
+def test_timed_out_solve_keeps_a_valid_bound_for_the_heuristic_example(monkeypatch, solver_bound, kept):
+    """When time runs out before the solver beats the heuristic's cutoff, the heuristic example stands and the
+    solver's dual bound (of the model with the cutoff row, whose optimum is the same) stays as its bound."""
+    import nnblocks.adversarial as adv
+    from nnblocks.solve import SolveResult
+
+    nets, x_bar, t = _instance(0)
+
+    def timed_out(m, **kwargs):
+        return SolveResult(SolveStatus.TIME_LIMIT_NO_SOLUTION, None, solver_bound, None, 1.0, "scip_direct", 7,
+                           "maxTimeLimit", None, False)
+
+    monkeypatch.setattr(adv, "solve", timed_out)
+    res = fj(nets[0], x_bar, t, time_limit=5.0)
+    assert res.status == SolveStatus.TIME_LIMIT and res.verified
+    assert res.objective == pytest.approx(res.heuristic_distance)
+    if kept:
+        assert res.bound == solver_bound
+        assert res.gap == pytest.approx((res.objective - solver_bound) / res.objective)
+    else:  # a bound above the example's distance cannot be valid: dropped
+        assert res.bound is None and res.gap is None

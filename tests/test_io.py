@@ -244,9 +244,26 @@ def test_network_classmethods_delegate():
 # ---------------------------------------------------------------------------------------------
 # torch exporters -> from_onnx
 # ---------------------------------------------------------------------------------------------
+def _clip_min_above_max(model) -> bool:
+    """True when the graph has a Clip whose constant min exceeds its max (torch's exporter fuses a Hardtanh
+    with max < 0 and a following Relu into one)."""
+    proto = model if isinstance(model, onnx.ModelProto) else onnx.load_from_string(model)
+    consts = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type == "Clip" and len(node.input) == 3 and {node.input[1], node.input[2]} <= consts.keys():
+            if float(consts[node.input[1]]) > float(consts[node.input[2]]):
+                return True
+    return False
+
+
 def check_exported(module, shape, dynamo: bool) -> None:
     X = inputs(shape, seed=1)
     model = export_torch(module, X[:2], dynamo)
+    if _clip_min_above_max(model):
+        # ambiguous node (ONNX spec: max; onnxruntime: min): refused with an error naming it
+        with pytest.raises(ValueError, match="min .* > max"):
+            from_onnx(model)
+        return
     net = from_onnx(model)
     got = net.forward(X.reshape(len(X), -1))
     np.testing.assert_allclose(got, run_ort(model, X).reshape(len(X), -1), **F32)
@@ -423,6 +440,16 @@ def test_clip_inputs(rng, lo, hi):
     expected = {(-0.3, 0.7): HardTanh(-0.3, 0.7), (0.0, None): ReLU(), (None, None): Identity()}.get((lo, hi))
     if expected is not None:
         assert net.layers[0].activation == expected
+
+
+def test_clip_with_min_above_max_is_refused(rng):
+    """The ONNX spec and onnxruntime disagree on Clip with min > max (max vs min): a clear error, no guess."""
+    inits = [tensor("W", rng.normal(size=(3, 3))), tensor("lo", 0.0), tensor("hi", -1.5)]
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["a"], name="g"),
+             helper.make_node("Clip", ["a", "lo", "hi"], ["y"], name="fused")]
+    model = make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 3])], inits, 13)
+    with pytest.raises(ValueError, match="Clip 'fused' has min 0 > max -1.5"):
+        from_onnx(model)
 
 
 def test_clip_bounds_from_constant_nodes(rng):

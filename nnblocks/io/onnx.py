@@ -301,6 +301,13 @@ class _Walker:
             return default
 
         lo, hi = bound(1, "min", -np.inf), bound(2, "max", np.inf)
+        if lo > hi:
+            # the ONNX operator spec gives Min(max, Max(x, min)) = max here, onnxruntime gives min (and torch's
+            # exporter fuses Hardtanh + Relu into such a Clip meaning the latter): no single answer is right
+            raise ValueError(
+                f"Clip {_label(node)!r} has min {lo:g} > max {hi:g}: its output is max by the ONNX "
+                f"specification but min in onnxruntime; refusing the ambiguous node (clip so that min <= max)"
+            )
         # the opset-6 defaults are the extreme float32 values, i.e. no bound
         self.activation(_clip(-np.inf if lo <= -_FLOAT32_MAX else lo, np.inf if hi >= _FLOAT32_MAX else hi))
 
