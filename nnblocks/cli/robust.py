@@ -185,8 +185,9 @@ def obj(
     """(Obj): min_x max_{c in U} c'x s.t. sum x = RHS, x in [-1, 1]^n."""
     from nnblocks.robust import robust_obj
 
-    _solve_and_report(robust_obj, data, test, method, network, center, quantile, kernel_files, rhs, oracle, solver,
-                      tol, time_limit, json_out, plot, level=quantile, feas_rhs=None)
+    _solve_and_report(robust_obj, data=data, test=test, method=method, network=network, center=center,
+                      quantile=quantile, kernel_files=kernel_files, rhs=rhs, oracle=oracle, solver=solver, tol=tol,
+                      time_limit=time_limit, json_out=json_out, plot=plot, level=quantile, feas_rhs=None)
 
 
 @robust_app.command()
@@ -200,12 +201,13 @@ def feas(
     """(Feas): max_x sum x s.t. c'x <= RHS for all c in U, x in [-1, 1]^n."""
     from nnblocks.robust import robust_feas
 
-    _solve_and_report(robust_feas, data, test, method, network, center, quantile, kernel_files, rhs, oracle, solver,
-                      tol, time_limit, json_out, plot, level=0.9, feas_rhs=rhs)
+    _solve_and_report(robust_feas, data=data, test=test, method=method, network=network, center=center,
+                      quantile=quantile, kernel_files=kernel_files, rhs=rhs, oracle=oracle, solver=solver, tol=tol,
+                      time_limit=time_limit, json_out=json_out, plot=plot, level=0.9, feas_rhs=rhs)
 
 
-def _solve_and_report(builder, data, test, method, network, center, quantile, kernel_files, rhs, oracle, solver, tol,
-                      time_limit, json_out, plot, level: float, feas_rhs: float | None) -> None:
+def _solve_and_report(builder, *, data, test, method, network, center, quantile, kernel_files, rhs, oracle, solver,
+                      tol, time_limit, json_out, plot, level: float, feas_rhs: float | None) -> None:
     """Shared body of ``obj`` and ``feas``: the set, the robust solution, the report and the plot."""
     train = _matrix(data)
     U = _uncertainty_set(method, train, quantile, network, center, kernel_files, False)
