@@ -316,6 +316,7 @@ def _heuristics_off() -> dict:
 
 
 _HEURISTIC_TIME = 2.0  # seconds for the primal heuristic of one (AR)FJ model
+_MIN_HEURISTIC_TIME = 0.2  # a time-limited ARFJ call may overrun its limit by about this much to repair its example
 
 
 def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin, min_output,
@@ -594,7 +595,7 @@ def fj(
     """
     start = time.perf_counter()
     prep = _prepare([network], x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
-                    min_output, heuristic)
+                    min_output, heuristic, heuristic_time=_heuristic_time(time_limit))
     return _run(prep, solver, time_limit, threads, tee, solver_options, start, mip_gap)
 
 
@@ -636,7 +637,7 @@ def arfj(
     networks = list(networks)
     if not (config == "default" and len(networks) > 1 and max_distance is None and _canonical_norm(norm) == 1):
         prep = _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
-                        min_output, heuristic)
+                        min_output, heuristic, heuristic_time=_heuristic_time(time_limit))
         return _run(prep, solver, time_limit, threads, tee, solver_options, start, mip_gap)
     networks_checked, x_bar_c, target_c, gamma_c, lower, upper = _check_inputs(
         networks, x_bar, target, gamma, domain, max_distance, config, min_output)
@@ -683,15 +684,12 @@ def arfj(
 
 
 def _heuristic_time(left: float | None) -> float:
-    """Heuristic budget within the time left of a call: at most _HEURISTIC_TIME, at least a short final try."""
+    """Heuristic budget within the time left (or the time limit) of a call: at most _HEURISTIC_TIME, at least
+    _MIN_HEURISTIC_TIME."""
     return _HEURISTIC_TIME if left is None else min(_HEURISTIC_TIME, max(_MIN_HEURISTIC_TIME, left))
 
 
-_MIN_HEURISTIC_TIME = 0.2  # a time-limited ARFJ call may overrun its limit by about this much to repair its example
-
-
-def _whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min_output, x_start,
-                         time_limit=_HEURISTIC_TIME):
+def _whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min_output, x_start, time_limit):
     relu_out = all(n.layers[-1].activation == _RELU for n in networks)
     if not relu_out or not all(layer.activation == _RELU for n in networks for layer in n.layers[:-1]):
         return None
