@@ -10,6 +10,8 @@ with W^k of shape (n_k, n_{k-1}). All arithmetic is float64 numpy.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,14 +234,28 @@ class Network:
 
     @classmethod
     def load(cls, path: str | Path) -> Network:
-        """Read a network written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            if "n_layers" not in data:
-                raise ValueError(f"{path} is not an nnblocks network file (no 'n_layers' entry)")
-            layers = []
-            for k in range(int(data["n_layers"])):
-                pwl = PiecewiseLinear(data[f"breakpoints{k}"], data[f"slopes{k}"], data[f"intercepts{k}"])
-                layers.append(Layer(data[f"W{k}"], data[f"b{k}"], _named(pwl)))
+        """Read a network written by :meth:`save`.
+
+        Raises ``ValueError`` naming the file for anything else: a file that is not an ``.npz`` archive, a
+        corrupt or truncated archive, or an archive without the entries of every layer.
+        """
+        arrays = _read_npz(path)
+        if "n_layers" not in arrays:
+            raise ValueError(f"{path} is not an nnblocks network file (no 'n_layers' entry)")
+        n_layers = arrays["n_layers"]
+        if n_layers.shape != () or n_layers.dtype.kind not in "iu" or int(n_layers) < 1:
+            raise ValueError(f"{path}: 'n_layers' must be a positive integer, got {n_layers.tolist()!r}")
+        layers = []
+        for k in range(int(n_layers)):
+            keys = [f"W{k}", f"b{k}", f"breakpoints{k}", f"slopes{k}", f"intercepts{k}"]
+            missing = [key for key in keys if key not in arrays]
+            if missing:
+                raise ValueError(
+                    f"{path} is truncated or not an nnblocks network file: 'n_layers' is {int(n_layers)} but "
+                    f"layer {k} lacks the entries {', '.join(map(repr, missing))}"
+                )
+            W, b, breakpoints, slopes, intercepts = (arrays[key] for key in keys)
+            layers.append(Layer(W, b, _named(PiecewiseLinear(breakpoints, slopes, intercepts))))
         return cls(layers)
 
     # -- import / export (implemented in nnblocks.io) ----------------------------------------
@@ -262,6 +278,23 @@ class Network:
         from nnblocks.io import to_onnx
 
         return to_onnx(self, path, dtype=dtype)
+
+
+def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """All arrays of the ``.npz`` archive at ``path``; ValueError naming the file when it cannot be read as one."""
+    with open(path, "rb") as fh:
+        is_zip = zipfile.is_zipfile(fh)
+    if not is_zip:
+        raise ValueError(
+            f"{path} is not an nnblocks network file: not an .npz (zip) archive, or a corrupt or truncated one"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"{path} is not a readable nnblocks network file (corrupt or truncated .npz): {exc}") from exc
+    except ValueError as exc:  # e.g. an entry holding Python objects, which are never unpickled
+        raise ValueError(f"{path} is not a readable nnblocks network file: {exc}") from exc
 
 
 def _named(pwl: PiecewiseLinear) -> PiecewiseLinear:

@@ -21,8 +21,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyomo.environ as pyo  # registers the solver plugins: must precede the factories below
 from pyomo.common.log import LoggingIntercept
+from pyomo.common.tee import capture_output
 from pyomo.contrib.appsi.base import SolverFactory as _AppsiFactory
 from pyomo.contrib.appsi.base import TerminationCondition as _AppsiTC
 from pyomo.contrib.solver.common.factory import SolverFactory as _NewFactory
@@ -32,6 +34,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 from pyomo.opt import ProblemFormat
 from pyomo.opt import SolverFactory as _LegacyFactory
 from pyomo.opt import TerminationCondition as _LegacyTC
+from pyomo.repn import generate_standard_repn
 from pyomo.solvers.plugins.solvers.direct_solver import DirectSolver
 from pyomo.solvers.plugins.solvers.persistent_solver import PersistentSolver
 
@@ -303,7 +306,18 @@ def available_solvers() -> list[str]:
     return [n for n in _KNOWN_NAMES if _is_available(n)]
 
 
+def _check_solver_type(solver: Any) -> str:
+    if not isinstance(solver, str):
+        raise TypeError(
+            f"solver must be a solver name (str) such as 'highs' or 'scip_direct', got {solver!r} "
+            f"({type(solver).__name__})"
+        )
+    return solver
+
+
 def _check_available(name: str) -> None:
+    if not name.strip():
+        raise SolverNotAvailableError(f"solver name is empty ({name!r}); available solvers: {available_solvers()}")
     if not _interface(name):
         raise SolverNotAvailableError(f"unknown solver {name!r}; available solvers: {available_solvers()}")
     if not _is_available(name):
@@ -380,6 +394,7 @@ def persistent_solver(model, name: str = "scip_persistent"):
     cloned. With a legacy persistent interface (``cplex_persistent``, ``xpress_persistent``) changes must be
     passed by hand (``add_constraint`` ...); the returned instance is the one to call.
     """
+    _check_solver_type(name)
     if not _is_persistent(name):
         raise ValueError(f"{name!r} is not a persistent solver (expected a *_persistent or appsi_* name)")
     _check_available(name)
@@ -406,6 +421,120 @@ def _reset_options(opt, name: str) -> None:
         if hasattr(native, reset):
             getattr(native, reset)()
             return
+
+
+# --------------------------------------------------------------------------------------------------------------
+# What a solver can take
+# --------------------------------------------------------------------------------------------------------------
+
+# Problem classes the HiGHS interfaces solve: HiGHS solves LPs, MILPs and convex QPs (no quadratic constraints,
+# no integer QPs), and APPSI's HiGHS interface reads linear objectives only.
+_ACCEPTED_CLASSES = {
+    "highs": (("LP", "MILP", "QP"), "LP, MILP and convex QP"),
+    "appsi_highs": (("LP", "MILP"), "LP and MILP"),
+}
+
+_CLASS_MEANING = {
+    "QP": "a quadratic objective",
+    "MIQP": "a quadratic objective and integer variables",
+    "QCP": "quadratic constraints",
+    "MIQCP": "quadratic constraints and integer variables",
+    "NLP": "expressions beyond degree 2",
+    "MINLP": "expressions beyond degree 2 and integer variables",
+}
+
+
+def _refusal(name: str, cls: str) -> SolverError | None:
+    """The error for a model of class ``cls`` that solver ``name`` cannot take (None when it can)."""
+    accepted, takes = _ACCEPTED_CLASSES.get(name, ((cls,), ""))
+    if cls in accepted:
+        return None
+    use = " or ".join(f"solver={s!r}" for s in dict.fromkeys((_DEFAULTS[cls], "scip_direct")))
+    return SolverError(
+        f"solver {name!r} cannot solve this {cls} (a model with {_CLASS_MEANING[cls]}): it takes {takes} models "
+        f"only; use {use}"
+    )
+
+
+def _nonconvex_refusal(name: str, obj) -> SolverError | None:
+    """The error for a quadratic objective that HiGHS cannot take because it is not convex (None otherwise)."""
+    if _family(name) != "highs" or obj is None or _degree(obj.expr) != 2 or not _nonconvex_objective(obj):
+        return None
+    convex, sense = ("concave", "maximised") if obj.sense == pyo.maximize else ("convex", "minimised")
+    return SolverError(
+        f"solver {name!r} cannot solve this QP: its quadratic objective is not {convex} ({sense}), and HiGHS "
+        f"takes convex QPs only; use solver='scip_direct'"
+    )
+
+
+def _nonconvex_objective(obj) -> bool:
+    """True when the quadratic part of ``obj`` is not convex when minimised (not concave when maximised)."""
+    repn = generate_standard_repn(obj.expr, quadratic=True, compute_values=True)
+    index: dict[int, int] = {}
+    for pair in repn.quadratic_vars:
+        for v in pair:
+            index.setdefault(id(v), len(index))
+    H = np.zeros((len(index), len(index)))
+    for (u, v), coef in zip(repn.quadratic_vars, repn.quadratic_coefs):
+        i, j = index[id(u)], index[id(v)]
+        H[i, j] += coef
+        H[j, i] += coef
+    if obj.sense == pyo.maximize:
+        H = -H
+    if not H.size:
+        return False
+    return bool(np.linalg.eigvalsh(H).min() < -1e-9 * max(1.0, np.abs(H).max()))
+
+
+_HIGHS_TYPE_NAMES = {"kBool": "bool", "kInt": "int", "kDouble": "float", "kString": "str"}
+
+
+def _check_highs_options(name: str, options: dict[str, Any]) -> None:
+    """Raise ValueError for an option HiGHS does not know or a value it refuses (Pyomo's HiGHS interfaces pass
+    options on without looking at HiGHS's answer, and HiGHS ignores both)."""
+    if not options or _family(name) != "highs":
+        return
+    import highspy
+
+    with capture_output(capture_fd=True):  # HiGHS prints a banner when an instance is created
+        check = highspy.Highs()
+    check.setOptionValue("output_flag", False)
+    for key, value in options.items():
+        status, kind = check.getOptionType(key)
+        if status != highspy.HighsStatus.kOk:
+            raise ValueError(
+                f"unknown HiGHS option {key!r} for solver {name!r}; solver options take HiGHS's own option names "
+                f"(e.g. 'presolve', 'mip_rel_gap', 'mip_max_nodes')"
+            )
+        try:
+            accepted = check.setOptionValue(key, value) == highspy.HighsStatus.kOk
+        except TypeError:
+            accepted = False
+        if not accepted:
+            raise ValueError(
+                f"HiGHS option {key!r} does not accept {value!r} ({type(value).__name__}); expected a value of "
+                f"type {_HIGHS_TYPE_NAMES.get(kind.name, kind.name)} within the option's range or choices"
+            )
+
+
+_SCIP_PARAMS: frozenset[str] | None = None
+
+
+def _check_scip_options(name: str, options: dict[str, Any]) -> None:
+    """Raise ValueError for a parameter SCIP does not have (SCIP's own error does not name it)."""
+    global _SCIP_PARAMS
+    if not options or _family(name) != "scip":
+        return
+    if _SCIP_PARAMS is None:
+        import pyscipopt
+
+        _SCIP_PARAMS = frozenset(pyscipopt.Model().getParams())
+    for key in options:
+        if key not in _SCIP_PARAMS:
+            raise ValueError(
+                f"unknown SCIP parameter {key!r} for solver {name!r}; solver options take SCIP's own parameter "
+                f"names (e.g. 'limits/nodes', 'presolving/maxrounds', 'randomization/permutationseed')"
+            )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -470,7 +599,20 @@ def solve(
     -------
     SolveResult
         Never raises for infeasible, unbounded or timed-out models: inspect ``status`` or call
-        ``raise_for_status()``. Raises :class:`SolverNotAvailableError` for an unknown or missing solver.
+        ``raise_for_status()``.
+
+    Raises
+    ------
+    SolverNotAvailableError
+        For an unknown, empty or missing solver name (the message lists the available solvers).
+    SolverError
+        When the solver cannot take the model's problem class (HiGHS: quadratic constraints, an integer QP or a
+        non-convex QP; APPSI's HiGHS: any quadratic objective); the message names the class and a solver that can.
+    ValueError
+        For an option HiGHS does not know or a value it refuses (``highs``, ``appsi_highs``), a non-positive
+        ``time_limit``, a negative ``mip_gap`` or ``threads < 1``.
+    TypeError
+        If ``solver`` is neither None nor a string.
     """
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be positive, got {time_limit}")
@@ -478,11 +620,21 @@ def solve(
         raise ValueError(f"mip_gap must be non-negative, got {mip_gap}")
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    name = solver if solver is not None else default_solver(model)
-    if not isinstance(name, str):
-        raise TypeError(f"solver must be a solver name (str), got {type(name).__name__}")
+    cls = None
+    if solver is None:
+        cls = problem_class(model)
+        name = _DEFAULTS[cls]
+    else:
+        name = _check_solver_type(solver)
     _check_available(name)
     obj = _objective(model)
+    if name in _ACCEPTED_CLASSES and (cls is not None or (obj is not None and _degree(obj.expr) not in (0, 1))):
+        # a nonlinear objective is checked here; a nonlinear constraint makes the interface refuse the model
+        # while loading it, before the solve, and the class is named then (no walk over the constraints here)
+        if (err := _refusal(name, cls or problem_class(model))) is not None:
+            raise err
+    _check_highs_options(name, solver_options)
+    _check_scip_options(name, solver_options)
     if _is_persistent(name):
         opt = persistent_solver(model, name)
         _reset_options(opt, name)
@@ -490,13 +642,23 @@ def solve(
         opt = _make_solver(name)
     kind = _interface(name)
     start = time.perf_counter()
-    if kind == "new":
-        result = _solve_new(opt, model, name, time_limit, mip_gap, threads, tee, solver_options)
-    elif kind == "appsi":
-        result = _solve_appsi(opt, model, name, time_limit, mip_gap, threads, tee, solver_options)
-    else:
-        result = _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_options, obj)
+    try:
+        if kind == "new":
+            result = _solve_new(opt, model, name, time_limit, mip_gap, threads, tee, solver_options)
+        elif kind == "appsi":
+            result = _solve_appsi(opt, model, name, time_limit, mip_gap, threads, tee, solver_options, obj)
+        else:
+            result = _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_options, obj)
+    except SolverError as exc:
+        if _is_persistent(name):
+            # the instance may hold part of the model: a later call must not re-solve that part as the model
+            getattr(model, _CACHE_ATTR).pop(name, None)
+        if name in _ACCEPTED_CLASSES and (err := _refusal(name, problem_class(model))) is not None:
+            raise err from exc
+        raise
     result.time = time.perf_counter() - start
+    if result.status is SolveStatus.ERROR and (err := _nonconvex_refusal(name, obj)) is not None:
+        raise err
     if result.status in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED, SolveStatus.INFEASIBLE_OR_UNBOUNDED):
         result.objective = result.bound = result.gap = None
     if obj is None:
@@ -603,7 +765,7 @@ _APPSI_KIND = {
 }
 
 
-def _solve_appsi(opt, model, name, time_limit, mip_gap, threads, tee, solver_options) -> SolveResult:
+def _solve_appsi(opt, model, name, time_limit, mip_gap, threads, tee, solver_options, obj) -> SolveResult:
     _reset_highs_threads(name, threads)
     cfg = opt.config
     cfg.stream_solver = tee
@@ -629,7 +791,11 @@ def _solve_appsi(opt, model, name, time_limit, mip_gap, threads, tee, solver_opt
     except Exception as exc:
         raise SolverError(f"solver {name!r} could not solve the model: {exc}") from exc
     kind = _APPSI_KIND.get(res.termination_condition, "other")
-    has_sol = kind not in _NO_SOLUTION_KINDS and res.best_feasible_objective is not None
+    # APPSI reports a solution through its objective value; a model without objective (a feasibility problem)
+    # has none, and an optimal termination is then its proof of a solution
+    has_sol = kind not in _NO_SOLUTION_KINDS and (
+        res.best_feasible_objective is not None or (obj is None and kind == "optimal")
+    )
     if has_sol:
         res.solution_loader.load_vars()
     status = _status(has_sol, False, kind)

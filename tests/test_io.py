@@ -197,6 +197,7 @@ def test_from_torch_composes_consecutive_activations_and_leading_activation():
         (nn.Sequential(nn.Linear(2, 2), nn.Sigmoid()), "1", "Sigmoid"),
         (nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU(), nn.Tanh())), "1.1", "Tanh"),
         (nn.Sequential(nn.Conv1d(1, 1, 1), nn.Linear(2, 2)), "0", "Conv1d"),
+        (nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU()), "0", "Conv2d"),  # no Linear at all: still named
     ],
 )
 def test_from_torch_unsupported_module_is_named(module, name, kind):
@@ -222,6 +223,50 @@ def test_from_torch_refuses_bad_flatten_custom_forward_and_no_linear():
         from_torch(nn.Sequential(nn.Linear(2, 2), nn.Linear(3, 1)))
     with pytest.raises(TypeError):
         from_torch(np.eye(2))
+
+
+def test_from_torch_names_a_custom_module_it_cannot_read():
+    """A custom nn.Module runs arbitrary Python in its forward: it is refused by name, not mistaken for a
+    model without Linear layers nor translated as its parent class."""
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return torch.relu(self.lin(x)) * 2 + self.lin(x)
+
+    with pytest.raises(
+        UnsupportedOperationError, match=r"custom PyTorch module Block \('<root>', containing Linear\).*forward"
+    ) as err:
+        from_torch(Block())
+    assert err.value.op_type == "Block" and err.value.node == ""
+    with pytest.raises(UnsupportedOperationError, match=r"custom PyTorch module Block \('1.0', containing Linear\)"):
+        from_torch(nn.Sequential(nn.Linear(2, 3), nn.Sequential(Block())))
+
+    class Doubled(nn.Linear):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    class Square(nn.Module):
+        def forward(self, x):
+            return x * x
+
+    with pytest.raises(UnsupportedOperationError, match=r"custom PyTorch module Doubled \('0'\)"):
+        from_torch(nn.Sequential(Doubled(2, 2)))
+    with pytest.raises(UnsupportedOperationError, match=r"custom PyTorch module Square \('1'\)"):
+        from_torch(nn.Sequential(nn.Linear(2, 2), Square()))
+
+    class MyReLU(nn.ReLU):  # PyTorch's own forward: translated as ReLU
+        pass
+
+    class MyConv(nn.Conv2d):
+        pass
+
+    assert from_torch(nn.Sequential(nn.Linear(2, 2), MyReLU())).layers[0].activation == ReLU()
+    with pytest.raises(UnsupportedOperationError, match=r"unsupported PyTorch module MyConv \(a Conv2d\) \('0'\)"):
+        from_torch(nn.Sequential(MyConv(1, 1, 1)))
 
 
 def test_from_torch_single_linear_and_nan_weights():
@@ -445,8 +490,10 @@ def test_clip_inputs(rng, lo, hi):
 def test_clip_with_min_above_max_is_refused(rng):
     """The ONNX spec and onnxruntime disagree on Clip with min > max (max vs min): a clear error, no guess."""
     inits = [tensor("W", rng.normal(size=(3, 3))), tensor("lo", 0.0), tensor("hi", -1.5)]
-    nodes = [helper.make_node("Gemm", ["x", "W"], ["a"], name="g"),
-             helper.make_node("Clip", ["a", "lo", "hi"], ["y"], name="fused")]
+    nodes = [
+        helper.make_node("Gemm", ["x", "W"], ["a"], name="g"),
+        helper.make_node("Clip", ["a", "lo", "hi"], ["y"], name="fused"),
+    ]
     model = make_model(nodes, [vinfo("x", ["N", 3])], [vinfo("y", ["N", 3])], inits, 13)
     with pytest.raises(ValueError, match="Clip 'fused' has min 0 > max -1.5"):
         from_onnx(model)
@@ -894,6 +941,22 @@ def test_save_and_load_network_by_suffix(tmp_path, rng):
         load_network(tmp_path / "n.h5")
     with pytest.raises(FileNotFoundError):
         load_network(tmp_path / "missing.onnx")
+
+
+def test_load_network_names_a_corrupt_or_truncated_npz(tmp_path, rng):
+    net = Network([Layer(rng.normal(size=(4, 3)), rng.normal(size=4), ReLU())])
+    save_network(net, tmp_path / "n.npz")
+    data = (tmp_path / "n.npz").read_bytes()
+    (tmp_path / "garbage.npz").write_bytes(b"not a network")
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    for name in ("garbage.npz", "cut.npz"):
+        with pytest.raises(ValueError, match=rf"{name} is not an nnblocks network file: .*corrupt or truncated"):
+            load_network(tmp_path / name)
+    damaged = bytearray(data)
+    damaged[100:160] = bytes(60)  # inside the first entry; the zip directory at the end is intact
+    (tmp_path / "damaged.npz").write_bytes(bytes(damaged))
+    with pytest.raises(ValueError, match=r"damaged.npz is not a readable nnblocks network file"):
+        load_network(tmp_path / "damaged.npz")
 
 
 def test_shipped_models_agree_across_formats():

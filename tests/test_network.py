@@ -242,3 +242,30 @@ def test_load_rejects_foreign_npz(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(ValueError, match="not an nnblocks network file"):
         Network.load(tmp_path / "other.npz")
+
+
+def test_load_rejects_truncated_and_malformed_npz(tmp_path):
+    """Every failure names the file and what is wrong with it (never a bare KeyError or a pickle hint)."""
+    layer0 = dict(W0=np.ones((2, 3)), b0=np.zeros(2), breakpoints0=[0.0], slopes0=[0.0, 1.0], intercepts0=[0.0, 0.0])
+    np.savez(tmp_path / "trunc.npz", n_layers=np.array(2), **layer0)
+    with pytest.raises(ValueError, match=r"trunc.npz is truncated .*'n_layers' is 2 but layer 1 lacks .*'W1'"):
+        Network.load(tmp_path / "trunc.npz")
+    partial = {k: v for k, v in layer0.items() if k != "slopes0"}
+    np.savez(tmp_path / "partial.npz", n_layers=np.array(1), **partial)
+    with pytest.raises(ValueError, match=r"layer 0 lacks the entries 'slopes0'"):
+        Network.load(tmp_path / "partial.npz")
+    for bad in (np.array(0), np.array(1.5), np.array([1, 2])):
+        np.savez(tmp_path / "n.npz", n_layers=bad, **layer0)
+        with pytest.raises(ValueError, match=r"n.npz: 'n_layers' must be a positive integer"):
+            Network.load(tmp_path / "n.npz")
+    np.savez(tmp_path / "objects.npz", n_layers=np.array(1), W0=np.array([[1, None]], dtype=object))
+    with pytest.raises(ValueError, match=r"objects.npz is not a readable nnblocks network file: .*[Oo]bject"):
+        Network.load(tmp_path / "objects.npz")
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    (tmp_path / "single.npz").write_bytes((tmp_path / "single.npy").read_bytes())
+    (tmp_path / "garbage.npz").write_bytes(b"\x00" * 64)
+    for name in ("single.npz", "garbage.npz"):
+        with pytest.raises(ValueError, match=rf"{name} is not an nnblocks network file: not an .npz"):
+            Network.load(tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        Network.load(tmp_path / "missing.npz")

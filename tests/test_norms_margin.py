@@ -138,6 +138,20 @@ def test_ball_validation():
         NormBall([m.x[0], 1.0], [0, 0])
 
 
+@pytest.mark.parametrize("norm", [True, False, np.True_, [1], (2,), None, 3, 0.5, "l3", float("nan")])
+def test_norm_must_name_a_norm(norm):
+    """A flag is not a norm, although True == 1 in Python; an unhashable value gets the same message."""
+    m = model_with_x(3)
+    with pytest.raises(ValueError, match=r"norm must be 1, 2 or 'inf'.*, got .* \(\w+\)$"):
+        NormBall(m.x, [0, 0, 0], norm=norm)
+
+
+@pytest.mark.parametrize(("norm", "expected"), [(1, 1), (1.0, 1), (np.int64(2), 2), ("L2", 2), (np.inf, "inf")])
+def test_norm_spellings(norm, expected):
+    m = model_with_x(3)
+    assert NormBall(m.x, [0, 0, 0], norm=norm).norm == expected
+
+
 def test_zero_radius_pins_the_terms():
     c = np.array([0.25, -0.5])
     for norm in NORMS:

@@ -234,12 +234,113 @@ def test_model_the_solver_cannot_take_raises():
         solve(m, "appsi_highs")
 
 
-def test_feasibility_model_without_objective():
+@pytest.mark.parametrize("solver", [None, *SOLVERS])
+def test_feasibility_model_without_objective(solver):
+    """A model without objective is a feasibility problem: every solver reports its solution as optimal."""
     m = lp_model()
     m.o.deactivate()
-    r = solve(m, "scip_direct")
+    m.lower = pyo.Constraint(expr=m.x + m.y >= 4.5)
+    r = solve(m, solver)
     assert r.status is SolveStatus.OPTIMAL and r.objective is None and r.has_solution
-    assert pyo.value(m.x + m.y) <= 5 + 1e-9
+    assert 4.5 - 1e-9 <= pyo.value(m.x + m.y) <= 5 + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("solver", "cls", "meaning"),
+    [
+        ("highs", "MIQP", "a quadratic objective and integer variables"),
+        ("highs", "QCP", "quadratic constraints"),
+        ("highs", "MIQCP", "quadratic constraints and integer variables"),
+        ("appsi_highs", "QP", "a quadratic objective"),
+        ("appsi_highs", "MIQP", "a quadratic objective and integer variables"),
+        ("appsi_highs", "QCP", "quadratic constraints"),
+        ("appsi_highs", "MIQCP", "quadratic constraints and integer variables"),
+    ],
+)
+def test_highs_refuses_a_problem_class_it_cannot_solve(solver, cls, meaning):
+    """HiGHS solves LP, MILP and convex QP (APPSI's interface: LP and MILP); any other class is an error that
+    names the class, the solver and one that can solve the model, instead of an empty result."""
+    m = _quad_models()[cls]
+    with pytest.raises(SolverError, match=rf"solver '{solver}' cannot solve this {cls} \(a model with {meaning}\)"):
+        solve(m, solver)
+    with pytest.raises(SolverError, match=r"use .*solver='scip_direct'"):
+        solve(m, solver)
+    assert m.x.value is None  # nothing was solved
+
+
+def test_a_refused_model_leaves_no_partial_model_in_the_persistent_solver():
+    """After APPSI's HiGHS refused a quadratic constraint, the next call must not solve the linear rest."""
+    m = _quad_models()["QCP"]
+    for _ in range(2):
+        with pytest.raises(SolverError, match="cannot solve this QCP"):
+            solve(m, "appsi_highs")
+    m.q.deactivate()
+    assert solve(m, "appsi_highs").raise_for_status().objective == pytest.approx(8.0)
+
+
+def test_highs_refuses_a_nonlinear_objective():
+    m = lp_model()
+    m.o.set_value(pyo.exp(m.x) + m.y)
+    for solver in ("highs", "appsi_highs"):
+        with pytest.raises(SolverError, match=rf"'{solver}' cannot solve this NLP.*solver='scip_direct'"):
+            solve(m, solver)
+
+
+def test_appsi_highs_suggests_highs_for_a_qp():
+    with pytest.raises(SolverError, match=r"takes LP and MILP models only; use solver='highs' or solver='scip_direct'"):
+        solve(_quad_models()["QP"], "appsi_highs")
+
+
+@pytest.mark.parametrize(
+    ("sense", "sign", "word"), [(pyo.minimize, -1, "convex"), (pyo.maximize, 1, "concave")], ids=["min", "max"]
+)
+def test_highs_refuses_a_nonconvex_qp(sense, sign, word):
+    """HiGHS solves a convex QP; a minimised non-convex (maximised non-concave) objective is named as such."""
+    m = lp_model()
+    m.o.set_value(sign * ((m.x - 1) ** 2 + m.y))
+    m.o.sense = pyo.maximize if sense == pyo.minimize else pyo.minimize  # the convex direction: solved
+    assert solve(m, "highs").raise_for_status().objective == pytest.approx(0.0, abs=1e-6)
+    m.o.sense = sense
+    with pytest.raises(SolverError, match=rf"quadratic objective is not {word}.*convex QPs only.*solver='scip_direct'"):
+        solve(m, "highs")
+    assert solve(m, "scip_direct").raise_for_status().objective == pytest.approx(sign * 10.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["highs", "appsi_highs"])
+def test_unknown_highs_option_is_an_error(solver):
+    """HiGHS ignores an option it does not know or a value it refuses; solve names them instead."""
+    with pytest.raises(ValueError, match=rf"unknown HiGHS option 'foo' for solver '{solver}'"):
+        solve(lp_model(), solver, foo=1)
+    with pytest.raises(ValueError, match=r"HiGHS option 'presolve' does not accept 'sometimes'"):
+        solve(lp_model(), solver, presolve="sometimes")
+    with pytest.raises(ValueError, match=r"'mip_max_nodes' does not accept 1.5 \(float\); expected .* type int"):
+        solve(milp_model(), solver, mip_max_nodes=1.5)
+    m = milp_model()
+    assert solve(m, solver, presolve="off", mip_max_nodes=1000, random_seed=3).status is SolveStatus.OPTIMAL
+    assert pyo.value(m.o) == pytest.approx(6.75)
+
+
+@pytest.mark.parametrize("solver", ["scip_direct", "scip_persistent"])
+def test_unknown_scip_option_is_an_error(solver):
+    """SCIP's own error does not name the parameter; solve does, before the model is handed over."""
+    with pytest.raises(ValueError, match=rf"unknown SCIP parameter 'foo' for solver '{solver}'"):
+        solve(lp_model(), solver, foo=1)
+    m = milp_model()
+    assert solve(m, solver, **{"limits/nodes": 1000}).status is SolveStatus.OPTIMAL
+    assert pyo.value(m.o) == pytest.approx(6.75)
+
+
+def test_solver_must_be_a_nonempty_name():
+    with pytest.raises(SolverNotAvailableError, match=r"solver name is empty \(''\); available solvers: .*highs"):
+        solve(lp_model(), "")
+    with pytest.raises(SolverNotAvailableError, match="solver name is empty"):
+        solve(lp_model(), "  ")
+    with pytest.raises(TypeError, match=r"solver must be a solver name \(str\).*got 3 \(int\)"):
+        solve(lp_model(), 3)
+    with pytest.raises(TypeError, match=r"solver must be a solver name \(str\).*got \['highs'\] \(list\)"):
+        solve(lp_model(), ["highs"])
+    with pytest.raises(TypeError, match=r"solver must be a solver name \(str\).*got 3 \(int\)"):
+        persistent_solver(lp_model(), 3)
 
 
 @pytest.mark.parametrize("solver", ["highs", "appsi_highs", "scip_direct"])

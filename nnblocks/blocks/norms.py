@@ -59,10 +59,13 @@ def _as_term_list(terms: Any, what: str) -> list:
 
 def _parse_norm(norm: Any) -> int | str:
     key = norm.lower() if isinstance(norm, str) else norm
-    try:
-        return _NORMS[key]
-    except (KeyError, TypeError):
-        raise ValueError(f"norm must be 1, 2 or 'inf', got {norm!r}") from None
+    # True == 1 (and hashes alike), so a flag would pass for the 1-norm without this check
+    if not isinstance(norm, bool | np.bool_):
+        try:
+            return _NORMS[key]
+        except (KeyError, TypeError):
+            pass
+    raise ValueError(f"norm must be 1, 2 or 'inf' (or 'l1', 'l2', 'linf'), got {norm!r} ({type(norm).__name__})")
 
 
 class NormBall(ScalarBlock):

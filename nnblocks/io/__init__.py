@@ -38,7 +38,8 @@ def load_network(path: str | Path) -> Network:
     Raises
     ------
     ValueError
-        For any other suffix.
+        For any other suffix, or a file that cannot be read as a network (not an ONNX model or ``.npz``
+        archive, corrupt or truncated, or without the entries of every layer); the message names the file.
     FileNotFoundError
         If the file does not exist.
     """

@@ -49,6 +49,39 @@ def _activation(module: Any) -> PiecewiseLinear | None:
     return None
 
 
+_LEAF_MODULES = "Linear, ReLU, LeakyReLU, Hardtanh, ReLU6, Hardsigmoid, Flatten, Identity, Dropout"
+
+
+def _torch_class(cls: type) -> type | None:
+    """The first class of PyTorch itself in the method resolution order of ``cls``."""
+    return next((c for c in cls.__mro__ if c.__module__.split(".")[0] == "torch"), None)
+
+
+def _check_translatable(name: str, leaf: Any) -> None:
+    """Raise :class:`UnsupportedOperationError` naming ``leaf`` unless :func:`from_torch` can translate it."""
+    import torch.nn as nn
+
+    kind, where = type(leaf).__name__, repr(name or "<root>")
+    base = _torch_class(type(leaf))
+    if base is not None and type(leaf).forward is base.forward:  # computes what PyTorch's own class computes
+        if isinstance(leaf, nn.Linear | nn.Flatten | nn.Identity | nn.Dropout) or _activation(leaf) is not None:
+            return
+        what = kind if base is type(leaf) else f"{kind} (a {base.__name__})"
+        raise UnsupportedOperationError(
+            f"unsupported PyTorch module {what} ({where}); supported: {_LEAF_MODULES} and nested Sequential",
+            op_type=kind,
+            node=name,
+        )
+    children = sorted({type(m).__name__ for m in leaf.children()})
+    contains = f", containing {', '.join(children)}" if children else ""
+    raise UnsupportedOperationError(
+        f"custom PyTorch module {kind} ({where}{contains}) cannot be translated: its forward method is arbitrary "
+        f"Python code; write the model as an nn.Sequential of these modules: {_LEAF_MODULES}",
+        op_type=kind,
+        node=name,
+    )
+
+
 def from_torch(module: Any) -> Network:
     """Translate a PyTorch ``nn.Sequential`` into a :class:`~nnblocks.Network`.
 
@@ -72,9 +105,10 @@ def from_torch(module: Any) -> Network:
     Raises
     ------
     UnsupportedOperationError
-        For any other module (named with its qualified name, e.g. ``'3.1'``), a ``Flatten`` that would
-        merge the batch dimension or keep more than one feature axis, a ``Sequential`` subclass with its own
-        ``forward``, or a module without any ``Linear`` layer.
+        For any other module (named with its class and qualified name, e.g. ``Conv2d ('3.1')``), a custom
+        module (an ``nn.Module`` subclass with its own ``forward``, whose computation cannot be read, including a
+        subclass of a supported module), a ``Flatten`` that would merge the batch dimension or keep more than one
+        feature axis, a ``Sequential`` subclass with its own ``forward``, or a module without any ``Linear`` layer.
     ValueError
         If the ``Linear`` shapes do not chain or a weight is not finite.
 
@@ -91,6 +125,8 @@ def from_torch(module: Any) -> Network:
     if not isinstance(module, nn.Module):
         raise TypeError(f"from_torch expects a torch.nn.Module, got {type(module).__name__}")
     leaves = list(_leaves(module, ""))
+    for name, leaf in leaves:
+        _check_translatable(name, leaf)
     linears = [m for _, m in leaves if isinstance(m, nn.Linear)]
     if not linears:
         raise UnsupportedOperationError(
@@ -116,15 +152,7 @@ def from_torch(module: Any) -> Network:
                     op_type="Flatten",
                     node=name,
                 )
-        elif isinstance(leaf, nn.Identity | nn.Dropout):
-            continue
-        else:
-            raise UnsupportedOperationError(
-                f"unsupported PyTorch module {type(leaf).__name__} ({name!r}); supported: Linear, ReLU, LeakyReLU, "
-                f"Hardtanh, ReLU6, Hardsigmoid, Flatten, Identity, Dropout and nested Sequential",
-                op_type=type(leaf).__name__,
-                node=name,
-            )
+        # nn.Identity and nn.Dropout (the only other modules _check_translatable lets through) are the identity
     return builder.network()
 
 
