@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field, replace
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -64,9 +65,9 @@ from nnblocks.activations import Identity, ReLU
 from nnblocks.blocks import NetworkBlock
 from nnblocks.blocks.margin import TargetMargin
 from nnblocks.blocks.norms import NormBall
-from nnblocks.bounds import InputDomain, NetworkBounds, compute_bounds
+from nnblocks.bounds import InputDomain, NetworkBounds, _layer_bounds, compute_bounds
 from nnblocks.network import Layer, Network
-from nnblocks.solve import SolveResult, SolveStatus, model_size, solve
+from nnblocks.solve import SolveResult, SolveStatus, _check_available, model_size, solve
 
 __all__ = ["CONFIGS", "AdversarialResult", "arfj", "arfj_model", "fj", "fj_model"]
 
@@ -175,9 +176,61 @@ class AdversarialResult:
 def _canonical_norm(norm: Any) -> int | str:
     table = {1: 1, "1": 1, "l1": 1, 2: 2, "2": 2, "l2": 2, "inf": "inf", "linf": "inf", math.inf: "inf"}
     key = norm.lower() if isinstance(norm, str) else norm
-    if key not in table:
+    # True == 1 as a dict key: a flag is not a norm
+    if isinstance(norm, bool | np.bool_) or not isinstance(key, Hashable) or key not in table:
         raise ValueError(f"unknown norm {norm!r}: use 1, 2 or 'inf'")
     return table[key]
+
+
+def _check_time_limit(time_limit: Any) -> float | None:
+    """Seconds as a float; None (and inf) for no limit."""
+    if time_limit is None:
+        return None
+    if isinstance(time_limit, bool | np.bool_) or not isinstance(time_limit, Real):
+        raise TypeError(f"time_limit must be a number of seconds or None, got {time_limit!r}")
+    time_limit = float(time_limit)
+    if not time_limit > 0:
+        raise ValueError(f"time_limit must be positive (None for no limit), got {time_limit}")
+    return None if math.isinf(time_limit) else time_limit
+
+
+def _solver_name(solver: Any) -> str:
+    """The solver's name (default ``scip_direct``), checked to be a solver available here."""
+    if solver is None:
+        return "scip_direct"
+    if not isinstance(solver, str):
+        raise TypeError(f"solver must be a solver name (str) or None, got {solver!r}")
+    _check_available(solver)  # SolverNotAvailableError naming the available solvers
+    return solver
+
+
+def _check_domain(domain: Any, n0: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) as arrays of n0 entries from scalars or arrays of n0 entries."""
+    try:
+        if isinstance(domain, str | bytes):
+            raise TypeError
+        lower, upper = domain
+    except (TypeError, ValueError):
+        size = f" of {len(domain)} items" if isinstance(domain, list | tuple) else ""
+        raise ValueError(f"domain must be a pair (lower, upper), got a {type(domain).__name__}{size}") from None
+    out = []
+    for name, v in (("lower", lower), ("upper", upper)):
+        try:
+            a = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"domain {name} bound must be a number or an array of numbers, got {v!r}") from None
+        if a.ndim == 0:
+            a = np.full(n0, float(a))
+        elif a.size == n0:
+            a = a.reshape(-1).copy()
+        else:
+            raise ValueError(f"domain {name} bound has {a.size} entries but the network has {n0} inputs "
+                             f"(give a scalar or one value per input)")
+        out.append(a)
+    lower, upper = out
+    if np.any(np.isnan(lower)) or np.any(np.isnan(upper)) or np.any(lower > upper):
+        raise ValueError("domain must be (lower, upper) with lower <= upper and no NaN")
+    return lower, upper
 
 
 def _check_inputs(networks, x_bar, target, gamma, domain, max_distance, config, min_output):
@@ -205,11 +258,7 @@ def _check_inputs(networks, x_bar, target, gamma, domain, max_distance, config, 
     gamma = float(gamma)
     if not (math.isfinite(gamma) and gamma >= 0):
         raise ValueError(f"gamma must be finite and >= 0, got {gamma}")
-    lower, upper = domain
-    lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n0,)).copy()
-    upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n0,)).copy()
-    if np.any(np.isnan(lower)) or np.any(np.isnan(upper)) or np.any(lower > upper):
-        raise ValueError("domain must be (lower, upper) with lower <= upper and no NaN")
+    lower, upper = _check_domain(domain, n0)
     if np.any(x_bar < lower - 1e-12) or np.any(x_bar > upper + 1e-12):
         raise ValueError("x_bar lies outside the input domain")
     if max_distance is not None and not (math.isfinite(max_distance) and max_distance >= 0):
@@ -219,6 +268,57 @@ def _check_inputs(networks, x_bar, target, gamma, domain, max_distance, config, 
     if not min_output > 0:
         raise ValueError(f"min_output must be > 0, got {min_output}")
     return networks, x_bar, int(target), gamma, lower, upper
+
+
+def _bounds_violation(net: Network, nb: NetworkBounds, x: np.ndarray) -> str | None:
+    """The first neuron whose pre-activation at x lies outside ``nb`` (up to rounding), described; else None."""
+    for k, (a, lb) in enumerate(zip(net.pre_activations(x), nb.layers), start=1):
+        tol = 1e-6 * np.maximum(1.0, np.abs(a))
+        out = np.flatnonzero((a < lb.lower - tol) | (a > lb.upper + tol))
+        if out.size:
+            j = int(out[0])
+            return f"layer {k}, neuron {j}: {a[j]:.6g} not in [{lb.lower[j]:.6g}, {lb.upper[j]:.6g}]"
+    return None
+
+
+def _check_bounds(networks: list[Network], bounds: Any, x_bar: np.ndarray) -> str | list[NetworkBounds]:
+    """``bounds`` as a method name, or as a list of NetworkBounds (one per network) that match the networks' layer
+    sizes and contain their pre-activations at x_bar (bounds valid over the input domain always do; bounds
+    restricted by output constraints are not checked at x_bar)."""
+    if isinstance(bounds, str):
+        if bounds not in _BOUNDS:
+            raise ValueError(f"unknown bounds {bounds!r}: use one of {_BOUNDS} or a list of NetworkBounds "
+                             f"(one per network)")
+        return bounds
+    if isinstance(bounds, NetworkBounds):
+        bounds = [bounds]
+    if not isinstance(bounds, list | tuple):
+        raise ValueError(f"bounds must be one of {_BOUNDS} or a list of NetworkBounds (one per network), "
+                         f"got {type(bounds).__name__}")
+    if len(bounds) != len(networks):
+        raise ValueError(f"bounds has {len(bounds)} entries for {len(networks)} networks: give one NetworkBounds "
+                         f"per network")
+    for i, (net, nb) in enumerate(zip(networks, bounds)):
+        if not isinstance(nb, NetworkBounds):
+            raise TypeError(f"bounds[{i}] must be a NetworkBounds, got {type(nb).__name__}")
+        sizes = tuple(layer.n_out for layer in net.layers)
+        if len(nb.layers) != len(sizes) or any(np.shape(lb.lower) != (n,) or np.shape(lb.upper) != (n,)
+                                               for lb, n in zip(nb.layers, sizes)):
+            given = tuple(int(np.size(lb.lower)) for lb in nb.layers)
+            raise ValueError(f"bounds[{i}] have layer sizes {given} but network {i} has layer sizes {sizes}")
+        # bounds restricted by output constraints (e.g. the margin) may rightly exclude x_bar
+        problem = None if nb.output_constrained else _bounds_violation(net, nb, x_bar)
+        if problem is not None:
+            raise ValueError(f"bounds[{i}] do not contain the pre-activations of network {i} at x_bar ({problem}): "
+                             f"give bounds valid over the input domain, e.g. compute_bounds(network, domain)")
+    return list(bounds)
+
+
+def _model_bounds(nb: NetworkBounds, net: Network) -> NetworkBounds:
+    """``nb`` for ``net`` whose last activation may differ (the logit network): the pre-activation bounds of every
+    layer stay, the last layer's post-activation bounds and pieces follow ``net``'s output activation."""
+    last = nb.layers[-1]
+    return replace(nb, layers=(*nb.layers[:-1], _layer_bounds(last.lower, last.upper, net.layers[-1].activation)))
 
 
 def _margin_kind(networks: list[Network], margin: str | None) -> str:
@@ -327,8 +427,7 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
     )
     norm = _canonical_norm(norm)
     kind = _margin_kind(networks, margin)
-    if bounds not in _BOUNDS and not (isinstance(bounds, list | tuple) and len(bounds) == len(networks)):
-        raise ValueError(f"bounds must be one of {_BOUNDS} or a list of NetworkBounds (one per network)")
+    bounds = _check_bounds(networks, bounds, x_bar)
     paper = config == "paper"
     relu_out = all(net.layers[-1].activation == _RELU for net in networks)
     drop_output_relu = not paper and relu_out
@@ -360,10 +459,16 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
             nbs = [_bounds_for(n, lower, upper, x_bar, radius, "lp" if bounds == "lp" else "interval", out_rows)
                    for n in model_nets]
     else:
-        nbs = list(bounds)
-        for nb in nbs:
-            if not isinstance(nb, NetworkBounds):
-                raise TypeError("bounds must contain NetworkBounds")
+        if inc is not None and (max_distance is None or inc.distance <= max_distance):
+            # the heuristic's example is a feasible input: bounds that cut it off are not valid over the domain
+            for i, (net, nb) in enumerate(zip(networks, bounds)):
+                problem = _bounds_violation(net, nb, inc.x)
+                if problem is not None:
+                    raise ValueError(f"bounds[{i}] exclude an input of the domain at distance {inc.distance:.6g} "
+                                     f"from x_bar ({problem}): give bounds valid over the input domain, e.g. "
+                                     f"compute_bounds(network, domain)")
+        # the model's network may be the logit network (module docstring, item 4): same pre-activations
+        nbs = [_model_bounds(nb, net) for nb, net in zip(bounds, model_nets)] if drop_output_relu else bounds
 
     m = pyo.ConcreteModel(name="ARFJ" if len(networks) > 1 else "FJ")
     n0 = x_bar.size
@@ -444,7 +549,8 @@ def fj_model(
 
 def arfj_model(networks: Sequence[Network], x_bar: Any, target: int, gamma: float = 0.2, **kwargs):
     """The extensive form of ARFJ (4.1) as an unsolved Pyomo model: ``nn[i]`` / ``margin[i]`` per network."""
-    return _prepare(list(networks), x_bar, target, gamma, kwargs.pop("norm", 1), kwargs.pop("domain", (0.0, 1.0)),
+    networks = [networks] if isinstance(networks, Network) else list(networks)
+    return _prepare(networks, x_bar, target, gamma, kwargs.pop("norm", 1), kwargs.pop("domain", (0.0, 1.0)),
                     kwargs.pop("max_distance", None), kwargs.pop("config", "default"), kwargs.pop("bounds", "auto"),
                     kwargs.pop("margin", "auto"), kwargs.pop("min_output", 1e-3), kwargs.pop("heuristic", None)).model
 
@@ -455,7 +561,7 @@ DEFAULT_MIP_GAP = 1e-4
 def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, start, mip_gap=None) -> AdversarialResult:
     m = prep.model
     info = m._nnblocks_adv
-    name = solver or "scip_direct"
+    name = _solver_name(solver)
     opts = dict(prep.solver_options) if name.startswith("scip") else {}
     opts.update(solver_options or {})
     size = model_size(m)
@@ -572,7 +678,7 @@ def fj(
     solver : str, optional
         Any solver name of :func:`nnblocks.solve.solve`; default ``scip_direct``.
     time_limit : float, optional
-        Seconds for the whole call.
+        Seconds for the whole call (positive; None or inf: no limit).
     max_distance : float, optional
         Certification: adds ||x - x̄|| <= max_distance. Status INFEASIBLE is then a certificate that no
         adversarial example exists within that distance (``certificate=True``).
@@ -580,7 +686,12 @@ def fj(
         See the module docstring.
     bounds : "auto", "interval", "ball", "lp" or a list of NetworkBounds
         Neuron bounds for big-M: over the input box, over box ∩ L1 ball of the heuristic's (or
-        ``max_distance``'s) radius, or LP-tightened over the FJ region (ball and margin).
+        ``max_distance``'s) radius, or LP-tightened over the FJ region (ball and margin). Given
+        NetworkBounds (one per network, as from :func:`nnblocks.bounds.compute_bounds`) must hold over the
+        input domain (∩ the ``max_distance`` ball), or over its inputs that meet the margin when computed with
+        ``output_constraints``; a ValueError names a layer whose sizes differ or a pre-activation at ``x_bar``
+        (unless output-constrained) or at the heuristic's example outside them. In the default configuration
+        the output ReLU is not encoded: the output layer's pre-activation bounds are used as they are.
     margin : "auto", "ratio" or "difference"
         "auto": ratio when the outputs are provably non-negative, else difference.
     min_output : float
@@ -594,6 +705,8 @@ def fj(
         Passed to :func:`nnblocks.solve.solve`.
     """
     start = time.perf_counter()
+    time_limit = _check_time_limit(time_limit)
+    solver = _solver_name(solver)
     prep = _prepare([network], x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
                     min_output, heuristic, heuristic_time=_heuristic_time(time_limit))
     return _run(prep, solver, time_limit, threads, tee, solver_options, start, mip_gap)
@@ -634,7 +747,9 @@ def arfj(
     is that of the last round (``n_networks_model`` networks).
     """
     start = time.perf_counter()
-    networks = list(networks)
+    networks = [networks] if isinstance(networks, Network) else list(networks)
+    time_limit = _check_time_limit(time_limit)
+    solver = _solver_name(solver)
     if not (config == "default" and len(networks) > 1 and max_distance is None and _canonical_norm(norm) == 1):
         prep = _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
                         min_output, heuristic, heuristic_time=_heuristic_time(time_limit))
@@ -642,6 +757,7 @@ def arfj(
     networks_checked, x_bar_c, target_c, gamma_c, lower, upper = _check_inputs(
         networks, x_bar, target, gamma, domain, max_distance, config, min_output)
     kind = _margin_kind(networks_checked, margin)
+    bounds = _check_bounds(networks_checked, bounds, x_bar_c)
     chosen = [0]
     starts, lower_bound, res, best_full = None, None, None, None
     while True:
@@ -649,8 +765,9 @@ def arfj(
         if left is not None and left <= 0:
             break
         sub = [networks[i] for i in chosen]
+        sub_bounds = bounds if isinstance(bounds, str) else [bounds[i] for i in chosen]
         round_start = time.perf_counter()
-        prep = _prepare(sub, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
+        prep = _prepare(sub, x_bar, target, gamma, norm, domain, max_distance, config, sub_bounds, margin,
                         min_output, heuristic, starts=starts, lower_bound=lower_bound,
                         heuristic_time=_heuristic_time(left))
         res = _run(prep, solver, left, threads, tee, solver_options, round_start, mip_gap)

@@ -257,6 +257,8 @@ class NetworkBounds:
     ``complete`` is False when a ``time_limit`` stopped LP tightening early (the bounds are sound but
     partly interval bounds). ``infeasible`` is True when an LP proved, with a checked Farkas certificate,
     that no input of the domain satisfies the ``output_constraints`` (every bound is then vacuously valid).
+    ``output_constrained`` is True when ``output_constraints`` were given: the bounds then hold only for
+    the inputs of the domain whose outputs satisfy them.
     """
 
     layers: tuple[LayerBounds, ...]
@@ -265,6 +267,7 @@ class NetworkBounds:
     complete: bool = True
     infeasible: bool = False
     n_lps: int = field(default=0)
+    output_constrained: bool = False
 
     def __getitem__(self, k: int) -> LayerBounds:
         return self.layers[k]
@@ -536,7 +539,8 @@ def compute_bounds(
     layers, complete, infeasible, n_lps = _lp_tighten(
         network, dom, layers, only_unstable, time_limit, output_constraints, passes, start
     )
-    return NetworkBounds(tuple(layers), "lp", _time.perf_counter() - start, complete, infeasible, n_lps)
+    return NetworkBounds(tuple(layers), "lp", _time.perf_counter() - start, complete, infeasible, n_lps,
+                         output_constrained=output_constraints is not None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -815,7 +819,8 @@ class _LayerLP:
             return -np.inf
         # rounding: of the sum, and of r (|r_exact - r| <= gamma |A^T| |y|) times the column magnitudes
         col_mag = np.maximum(np.abs(self.col_lo), np.abs(self.col_hi))
-        r_pad = np.where(r_err > 0, r_err * col_mag, 0.0)
+        r_pad = np.zeros_like(r_err)  # 0 where r is exact, also for unbounded columns (no 0 * inf)
+        np.multiply(r_err, col_mag, out=r_pad, where=r_err > 0)
         pad = _gamma(terms.size) * (float(np.abs(terms).sum()) + float(r_pad.sum()))
         return total - pad if np.isfinite(pad) else -np.inf
 

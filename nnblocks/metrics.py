@@ -21,7 +21,8 @@ from nnblocks.network import Network
 __all__ = ["ProbabilityFunction", "d_in", "d_osd", "softmax_probabilities", "accuracy", "evaluate", "Evaluation"]
 
 ProbabilityFunction = Callable[[np.ndarray], np.ndarray]
-"""A function mapping inputs (m x n_0) to classification probabilities (m x n_K): a grey-box oracle."""
+"""A function mapping inputs (m x n_0) to classification probabilities (m x n_K): a grey-box oracle. Its values
+are checked: entries >= 0 and rows summing to 1, up to ``PROBABILITY_TOL``."""
 
 
 def _softmax(Y: np.ndarray) -> np.ndarray:
@@ -35,6 +36,10 @@ def softmax_probabilities(network: Network, X: Any) -> np.ndarray:
     return _softmax(network.forward(X))
 
 
+PROBABILITY_TOL = 1e-5
+"""Tolerance of the check that a probability function returns probabilities (entries >= 0, rows summing to 1)."""
+
+
 def _probabilities(model: Network | ProbabilityFunction, X: np.ndarray) -> np.ndarray:
     if isinstance(model, Network):
         return softmax_probabilities(model, X)
@@ -45,7 +50,19 @@ def _probabilities(model: Network | ProbabilityFunction, X: np.ndarray) -> np.nd
         raise ValueError(f"probability function returned shape {P.shape} for {X.shape[0]} inputs; expected (m, C)")
     if not np.all(np.isfinite(P)):
         raise ValueError("probability function returned NaN or infinite values")
+    sums = P.sum(axis=1)
+    if P.size and (P.min() < -PROBABILITY_TOL or np.abs(sums - 1.0).max() > PROBABILITY_TOL):
+        raise ValueError(
+            f"probability function returned values that are not probabilities (smallest entry {P.min():.6g}, "
+            f"row sums from {sums.min():.6g} to {sums.max():.6g}); expected entries >= 0 and rows summing to 1"
+        )
     return P
+
+
+def _class_index(value: Any, name: str) -> int:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be a class index (an integer), got {value!r}")
+    return int(value)
 
 
 def d_in(network1: Network, network2: Network) -> float:
@@ -78,6 +95,8 @@ def d_osd(
         X = X.reshape(1, -1)
     if X.shape[0] == 0:
         raise ValueError("d_osd needs at least one reference input")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("reference_inputs contain NaN or infinite entries")
     P1 = _probabilities(network1, X)
     P2 = _probabilities(network2, X)
     if P1.shape != P2.shape:
@@ -138,23 +157,31 @@ class Evaluation:
 
 def evaluate(
     x_adv: Any,
-    networks: Sequence[Network | ProbabilityFunction],
+    networks: Network | ProbabilityFunction | Sequence[Network | ProbabilityFunction],
     true: int,
     target: int,
 ) -> Evaluation:
     """Classify ``x_adv`` by every network and summarise as in Tables 4 and 5 of the paper.
 
     Classification is ``argmax p_N(x_adv)`` (ties: lowest index). Networks may also be probability
-    functions.
+    functions (their values are checked to be probabilities); a single network or function is a set of one.
     """
+    if x_adv is None:
+        raise ValueError("x_adv is None: there is no example to evaluate")
     x = np.asarray(x_adv, dtype=np.float64).reshape(1, -1)
-    networks = list(networks)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x_adv contains NaN or infinite entries")
+    networks = [networks] if isinstance(networks, Network) or callable(networks) else list(networks)
     if not networks:
         raise ValueError("evaluate needs at least one network")
-    true, target = int(true), int(target)
+    true, target = _class_index(true, "true"), _class_index(target, "target")
     if true == target:
         raise ValueError(f"true class and target class must differ, both are {true}")
-    P = np.vstack([_probabilities(net, x) for net in networks])
+    probs = [_probabilities(net, x) for net in networks]
+    for i, p in enumerate(probs):
+        if p.shape[1] != probs[0].shape[1]:
+            raise ValueError(f"networks[{i}] gives {p.shape[1]} class probabilities, networks[0] {probs[0].shape[1]}")
+    P = np.vstack(probs)
     n_classes = P.shape[1]
     for name, c in (("true", true), ("target", target)):
         if not 0 <= c < n_classes:

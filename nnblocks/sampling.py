@@ -131,6 +131,8 @@ def outer(
     X = np.asarray(reference_inputs, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"reference_inputs must be a non-empty 2-D array (m x n_0), got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("reference_inputs contain NaN or infinite entries")
     from tqdm.auto import tqdm
 
     start = time.perf_counter()

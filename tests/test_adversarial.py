@@ -283,3 +283,164 @@ def test_timed_out_solve_keeps_a_valid_bound_for_the_heuristic_example(monkeypat
         assert res.gap == pytest.approx((res.objective - solver_bound) / res.objective)
     else:  # a bound above the example's distance cannot be valid: dropped
         assert res.bound is None and res.gap is None
+
+
+# ---------------------------------------------------------------------------------------------------
+# bad input: clear errors instead of silent or misleading results
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("time_limit", [0, -5.0, float("nan")])
+def test_time_limit_must_be_positive(time_limit):
+    nets, x_bar, t = _instance(0, n_perturbed=1)
+    with pytest.raises(ValueError, match="time_limit must be positive"):
+        fj(nets[0], x_bar, t, time_limit=time_limit)
+    with pytest.raises(ValueError, match="time_limit must be positive"):
+        arfj(nets, x_bar, t, time_limit=time_limit)
+
+
+def test_time_limit_must_be_a_number_and_inf_means_no_limit():
+    nets, x_bar, t = _instance(0)
+    with pytest.raises(TypeError, match="time_limit must be a number"):
+        fj(nets[0], x_bar, t, time_limit="5")
+    res = fj(nets[0], x_bar, t, time_limit=float("inf"))
+    assert res.status == SolveStatus.OPTIMAL and res.verified
+
+
+def test_solver_must_be_an_available_solver_name():
+    nets, x_bar, t = _instance(0)
+    with pytest.raises(SolverNotAvailableError, match="''.*available solvers"):
+        fj(nets[0], x_bar, t, solver="")
+    with pytest.raises(TypeError, match="solver must be a solver name"):
+        fj(nets[0], x_bar, t, solver=3)
+    with pytest.raises(TypeError, match="solver must be a solver name"):
+        arfj(nets, x_bar, t, solver=3)
+
+
+@pytest.mark.parametrize("norm", [True, [1], np.array([1])])
+def test_norm_must_be_a_norm_name(norm):
+    nets, x_bar, t = _instance(0)
+    with pytest.raises(ValueError, match="unknown norm .*use 1, 2 or 'inf'"):
+        fj(nets[0], x_bar, t, norm=norm)
+    with pytest.raises(ValueError, match="unknown norm"):
+        arfj(nets, x_bar, t, norm=norm)
+
+
+def test_domain_must_be_a_pair_of_scalars_or_per_input_arrays():
+    nets, x_bar, t = _instance(0)
+    n0 = x_bar.size
+    with pytest.raises(ValueError, match=f"domain lower bound has {n0 + 2} entries but the network has {n0} inputs"):
+        fj(nets[0], x_bar, t, domain=(np.zeros(n0 + 2), 1.0))
+    with pytest.raises(ValueError, match=f"domain upper bound has 2 entries but the network has {n0} inputs"):
+        fj(nets[0], x_bar, t, domain=(0.0, np.ones(2)))
+    with pytest.raises(ValueError, match="domain must be a pair \\(lower, upper\\), got a tuple of 3 items"):
+        fj(nets[0], x_bar, t, domain=(0.0, 1.0, 2.0))
+    with pytest.raises(ValueError, match="domain must be a pair"):
+        arfj(nets, x_bar, t, domain=0.0)
+    # per-input arrays of the right length are fine
+    res = fj(nets[0], x_bar, t, domain=(np.zeros(n0), np.ones(n0)))
+    assert res.status == SolveStatus.OPTIMAL
+
+
+def test_arfj_accepts_a_single_network_like_fj():
+    nets, x_bar, t = _instance(0)
+    a = arfj(nets[0], x_bar, t, mip_gap=0.0)
+    f = fj(nets[0], x_bar, t, mip_gap=0.0)
+    assert a.status == SolveStatus.OPTIMAL
+    assert a.objective == pytest.approx(f.objective, rel=1e-6, abs=1e-7)
+
+
+def test_an_input_already_classified_as_the_target_is_its_own_example():
+    nets, x_bar, t = _instance(0)
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(3000, x_bar.size))
+    Y = nets[0].forward(X)
+    ok = (Y[:, t] >= (1 + GAMMA) * np.delete(Y, t, axis=1).max(axis=1) + 1e-3) & (Y[:, t] > 1e-2)
+    x = X[np.flatnonzero(ok)[0]]
+    res = fj(nets[0], x, t)
+    assert res.status == SolveStatus.OPTIMAL and res.verified
+    assert res.distance == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("config", ["default", "paper"])
+def test_given_bounds_give_the_same_optimum_as_computed_bounds(config):
+    """User NetworkBounds of the ReLU network (as compute_bounds gives them) work in both configurations; in the
+    default configuration, where the output ReLU is not encoded, the output layer keeps its pre-activation
+    bounds."""
+    from nnblocks.bounds import compute_bounds
+
+    nets, x_bar, t = _instance(1)
+    given = fj(nets[0], x_bar, t, config=config, bounds=[compute_bounds(nets[0], (0.0, 1.0))], mip_gap=0.0)
+    ref = fj(nets[0], x_bar, t, config=config, bounds="interval", mip_gap=0.0)
+    assert given.status == SolveStatus.OPTIMAL
+    _check_verified(given, nets, x_bar, t)
+    assert given.objective == pytest.approx(ref.objective, rel=1e-5, abs=1e-6)
+    # a single NetworkBounds for the single network of fj
+    single = fj(nets[0], x_bar, t, config=config, bounds=compute_bounds(nets[0], (0.0, 1.0)), mip_gap=0.0)
+    assert single.objective == pytest.approx(ref.objective, rel=1e-5, abs=1e-6)
+
+
+def test_arfj_with_given_bounds_per_network_in_scenario_generation():
+    """One NetworkBounds per network: each round of scenario generation uses those of its networks."""
+    from nnblocks.bounds import compute_bounds
+
+    nets, x_bar, t = _instance(0, n_perturbed=2)
+    bounds = [compute_bounds(n, (0.0, 1.0)) for n in nets]
+    given = arfj(nets, x_bar, t, bounds=bounds, mip_gap=0.0)
+    ref = arfj(nets, x_bar, t, mip_gap=0.0)
+    assert given.status == ref.status
+    if ref.status == SolveStatus.OPTIMAL:
+        _check_verified(given, nets, x_bar, t)
+        assert given.objective == pytest.approx(ref.objective, rel=1e-5, abs=1e-6)
+    with pytest.raises(ValueError, match="bounds has 1 entries for 3 networks: give one NetworkBounds per network"):
+        arfj(nets, x_bar, t, bounds=bounds[:1])
+
+
+@pytest.mark.parametrize("config", ["default", "paper"])
+def test_given_bounds_must_fit_the_network(config):
+    from nnblocks.bounds import compute_bounds
+
+    nets, x_bar, t = _instance(0)
+    net = nets[0]
+    # bounds of another network of the same shapes (every bias shifted by +100): x_bar's pre-activations lie below
+    shifted = Network([Layer(layer.W, layer.b + 100.0, layer.activation) for layer in net.layers])
+    with pytest.raises(ValueError, match="bounds\\[0\\] do not contain the pre-activations of network 0 at x_bar "
+                                         "\\(layer 1, neuron 0"):
+        fj(net, x_bar, t, config=config, bounds=[compute_bounds(shifted, (0.0, 1.0))])
+    wider = Network([Layer(np.ones((9, net.n_inputs)), np.zeros(9), ReLU()),
+                     Layer(np.ones((net.n_outputs, 9)), np.zeros(net.n_outputs), ReLU())])
+    with pytest.raises(ValueError, match="bounds\\[0\\] have layer sizes \\(9, 4\\) but network 0 has layer sizes "
+                                         "\\(8, 6, 4\\)"):
+        fj(net, x_bar, t, config=config, bounds=[compute_bounds(wider, (0.0, 1.0))])
+    with pytest.raises(TypeError, match="bounds\\[0\\] must be a NetworkBounds"):
+        fj(net, x_bar, t, config=config, bounds=["interval"])
+    with pytest.raises(ValueError, match="unknown bounds 'tight'"):
+        fj(net, x_bar, t, config=config, bounds="tight")
+
+
+def test_given_bounds_that_cut_off_a_feasible_example_are_refused():
+    """Bounds over a small box around x_bar contain x_bar's pre-activations but not those of the heuristic's
+    example: they are not valid over the input domain and would give a wrong optimum."""
+    from nnblocks.bounds import compute_bounds
+
+    nets, x_bar, t = _instance(0)
+    tight = compute_bounds(nets[0], (np.clip(x_bar - 1e-3, 0, 1), np.clip(x_bar + 1e-3, 0, 1)))
+    with pytest.raises(ValueError, match="bounds\\[0\\] exclude an input of the domain at distance"):
+        fj(nets[0], x_bar, t, bounds=[tight])
+
+
+def test_given_bounds_restricted_by_the_margin_may_exclude_x_bar():
+    """LP bounds over the inputs whose outputs meet the target margin (``output_constraints``) are valid for the
+    FJ model although x_bar, which misses the margin, lies outside them: they are accepted and give the same
+    optimum. Network on [-1, 1]: outputs (relu(1 - x), relu(x)); class 1 wins by 1 + gamma iff x >= 1.2 / 2.2."""
+    from nnblocks.bounds import compute_bounds
+
+    net = Network([Layer(np.array([[1.0], [-1.0]]), np.array([0.0, 1.0]), ReLU()),
+                   Layer(np.array([[0.0, 1.0], [1.0, 0.0]]), np.zeros(2), ReLU())])
+    x_bar, t = np.array([0.1]), 1
+    A = np.array([[1.0 + GAMMA, -1.0], [0.0, -1.0]])  # h_1 >= (1 + gamma) h_0, h_1 >= 1e-3
+    b = np.array([0.0, -1e-3])
+    nb = compute_bounds(net, (-1.0, 1.0), method="lp", output_constraints=(A, b))
+    assert nb.output_constrained
+    assert nb.lower(1)[0] > x_bar[0]  # x >= 0.545 on the margin region: x_bar's pre-activation 0.1 lies below
+    given = fj(net, x_bar, t, domain=(-1.0, 1.0), bounds=[nb], mip_gap=0.0)
+    assert given.status == SolveStatus.OPTIMAL and given.verified
+    assert given.objective == pytest.approx(1.2 / 2.2 - 0.1, rel=1e-5, abs=1e-6)

@@ -28,3 +28,17 @@ def test_info_names_an_unknown_suffix(tmp_path) -> None:
     result = CliRunner().invoke(app, ["info", str(path)])
     assert result.exit_code != 0
     assert ".onnx" in str(result.exception) or ".onnx" in result.output
+
+
+def test_info_names_a_missing_file(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["info", str(tmp_path / "missing.npz")])
+    assert result.exit_code == 2
+    assert "network file not found" in result.output and "Traceback" not in result.output
+
+
+def test_info_unknown_suffix_is_a_usage_error(tmp_path) -> None:
+    path = tmp_path / "net.txt"
+    path.write_text("x")
+    result = CliRunner().invoke(app, ["info", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "supported suffixes are .onnx, .npz" in result.output

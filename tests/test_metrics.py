@@ -128,3 +128,64 @@ def test_accuracy():
     assert accuracy(lambda Z: softmax_probabilities(N, Z), X, [0, 1, 0, 0]) == 0.75
     with pytest.raises(ValueError, match="labels"):
         accuracy(N, X, [0, 1])
+
+
+def test_d_osd_refuses_non_finite_reference_inputs():
+    N = Network([Layer([[1.0], [0.0]], [0.0, 0.0], Identity())])
+    with pytest.raises(ValueError, match="reference_inputs contain NaN or infinite entries"):
+        d_osd(N, N, np.array([[0.0], [np.nan]]))
+    with pytest.raises(ValueError, match="reference_inputs contain NaN or infinite entries"):
+        d_osd(N, N, np.array([[np.inf]]))
+
+
+def test_probability_functions_must_return_probabilities():
+    N = Network([Layer([[1.0], [0.0]], [0.0, 0.0], Identity())])
+    X = np.zeros((2, 1))
+    with pytest.raises(ValueError, match="not probabilities.*entries >= 0 and rows summing to 1"):
+        d_osd(N, _constant([5.0, -3.0]), X)
+    with pytest.raises(ValueError, match="not probabilities"):
+        d_osd(N, _constant([0.5, 0.6]), X)
+    with pytest.raises(ValueError, match="not probabilities"):
+        evaluate(np.zeros(1), [_constant([5.0, -3.0, 0.0])], 0, 1)
+    # float32 rounding of a softmax is accepted
+    p32 = np.array([0.1, 0.2, 0.7], dtype=np.float32)
+    assert evaluate(np.zeros(1), [_constant(p32)], 0, 2).target_share == 1.0
+
+
+def test_evaluate_refuses_a_missing_or_non_finite_example():
+    net = _random_network(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="x_adv is None"):
+        evaluate(None, [net], 0, 1)
+    with pytest.raises(ValueError, match="x_adv contains NaN or infinite entries"):
+        evaluate(np.full(3, np.nan), [net], 0, 1)
+    with pytest.raises(ValueError, match="x_adv contains NaN or infinite entries"):
+        evaluate(np.array([0.0, np.inf, 0.0]), [net], 0, 1)
+    with pytest.raises(ValueError, match="input has 5 features, the network expects 3"):
+        evaluate(np.zeros(5), [net], 0, 1)
+
+
+@pytest.mark.parametrize("bad", [1.7, 1.0, "1", True, None])
+def test_evaluate_classes_must_be_integer_indices(bad):
+    net = _random_network(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="target must be a class index \\(an integer\\)"):
+        evaluate(np.zeros(3), [net], 0, bad)
+    with pytest.raises(ValueError, match="true must be a class index \\(an integer\\)"):
+        evaluate(np.zeros(3), [net], bad, 0)
+    ev = evaluate(np.zeros(3), [net], np.int64(0), np.int32(1))  # numpy integers are class indices
+    assert (ev.true, ev.target) == (0, 1)
+
+
+def test_evaluate_networks_must_agree_on_the_classes():
+    rng = np.random.default_rng(1)
+    three, four = _random_network(rng, (3, 4, 3)), _random_network(rng, (3, 4, 4))
+    with pytest.raises(ValueError, match="networks\\[1\\] gives 4 class probabilities, networks\\[0\\] 3"):
+        evaluate(np.zeros(3), [three, four], 0, 1)
+
+
+def test_evaluate_accepts_a_single_network_or_function():
+    rng = np.random.default_rng(2)
+    net = _random_network(rng)
+    x = rng.uniform(size=3)
+    assert evaluate(x, net, 0, 1).as_dict() == evaluate(x, [net], 0, 1).as_dict()
+    one = evaluate(x, _constant([0.2, 0.8]), 0, 1)
+    assert one.n_networks == 1 and one.target_share == 1.0

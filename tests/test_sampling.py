@@ -140,3 +140,12 @@ def test_outer_bad_input(reference):
     other = Network([Layer(np.zeros((3, 2)), np.zeros(3), ReLU()), Layer(np.zeros((3, 3)), np.zeros(3), ReLU())])
     with pytest.raises(ValueError, match="sizes"):
         outer(lambda seed: other, reference, X, progress=False)
+
+
+def test_outer_refuses_non_finite_reference_inputs_before_training(reference):
+    def train(seed):
+        raise AssertionError("no network is trained for invalid reference inputs")
+
+    X = np.array([[0.0, 1.0], [np.nan, 0.5]])
+    with pytest.raises(ValueError, match="reference_inputs contain NaN or infinite entries"):
+        outer(train, reference, X, progress=False)

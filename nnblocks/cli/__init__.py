@@ -5,6 +5,9 @@ Commands live in one module per domain; each registers itself on :data:`app` whe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 
 app = typer.Typer(
@@ -14,6 +17,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+
+@contextmanager
+def usage_errors(option: str | None = None) -> Iterator[None]:
+    """Report the library's input errors (ValueError, unknown or missing solver; the message names the problem) as
+    usage errors of ``option``: the message without a traceback, exit code 2."""
+    from nnblocks.solve import SolverNotAvailableError
+
+    try:
+        yield
+    except (ValueError, SolverNotAvailableError) as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
 
 # Registration by import (order sets the order in --help).
 from nnblocks.cli import info as _info  # noqa: E402,F401

@@ -7,6 +7,7 @@ the shipped nominal images (one per class, index = class) or a .npy file holding
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nnblocks.cli import app
+from nnblocks.cli import app, usage_errors
 
 _console = Console()
 
@@ -38,7 +39,8 @@ def _load(path: Path | None, default: str = "nominal"):
             raise typer.BadParameter(str(exc)) from None
     if not path.exists():
         raise typer.BadParameter(f"network file not found: {path}")
-    return load_network(path)
+    with usage_errors():
+        return load_network(path)
 
 
 def _image(image: str) -> tuple[np.ndarray, int | None]:
@@ -49,7 +51,8 @@ def _image(image: str) -> tuple[np.ndarray, int | None]:
         path = Path(image)
         if not path.exists():
             raise typer.BadParameter(f"image file not found: {path}")
-        return np.load(path).astype(np.float64).reshape(-1), None
+        with usage_errors():
+            return np.load(path).astype(np.float64).reshape(-1), None
     try:
         i = int(image)
     except ValueError:
@@ -59,6 +62,39 @@ def _image(image: str) -> tuple[np.ndarray, int | None]:
     if not 0 <= i < len(X):
         raise typer.BadParameter(f"image index must be in 0..{len(X) - 1}, got {i}")
     return X[i], int(y[i])
+
+
+def _check_target(target: int, true: int | None, image: str) -> None:
+    """Refuse a target equal to the known class of the image: the example would be the image itself."""
+    if true is not None and target == true:
+        from nnblocks.datasets import CLASSES
+
+        raise typer.BadParameter(f"{target} is the true class of image {image} ({CLASSES[true]}): choose another "
+                                 f"target class", param_hint="'--target'")
+
+
+def _check_time_limit(time_limit: float | None) -> None:
+    if time_limit is not None and not time_limit > 0:
+        raise typer.BadParameter(f"the time limit must be a positive number of seconds, got {time_limit}",
+                                 param_hint="'--time-limit'")
+
+
+def _check_outputs(write_model: Path | None = None, json_path: Path | None = None, plot: Path | None = None) -> None:
+    """Fail before solving when an output file cannot be written (no such directory, a directory, bad suffix)."""
+    if write_model is not None and write_model.suffix not in (".lp", ".mps"):
+        raise typer.BadParameter(f"needs a .lp or .mps path, got {write_model}", param_hint="'--write-model'")
+    for path, option in ((write_model, "--write-model"), (json_path, "--json"), (plot, "--plot")):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise typer.BadParameter(f"{path} is a directory, expected a file path", param_hint=f"'{option}'")
+        parent = path.parent
+        if not parent.is_dir():
+            raise typer.BadParameter(f"cannot write {path}: directory {parent} does not exist",
+                                     param_hint=f"'{option}'")
+        if not os.access(parent, os.W_OK):
+            raise typer.BadParameter(f"cannot write {path}: directory {parent} is not writable",
+                                     param_hint=f"'{option}'")
 
 
 def _result_table(result, title: str, true: int | None) -> Table:
@@ -105,22 +141,17 @@ def _finish(result, model_path: Path | None, json_path: Path | None, plot_path: 
 def _write_model(model_fn, path: Path | None) -> None:
     if path is None:
         return
-    if path.suffix not in (".lp", ".mps"):
-        raise typer.BadParameter(f"--write-model needs a .lp or .mps path, got {path}")
     from nnblocks.solve import write
 
-    write(model_fn(), path)
+    with usage_errors():
+        model = model_fn()
+    write(model, path)
     _console.print(f"wrote {path}")
 
 
 def _solve_with_status(fn, what: str):
-    from nnblocks.solve import SolverNotAvailableError
-
-    try:
-        with _console.status(f"solving {what} ..."):
-            return fn()
-    except SolverNotAvailableError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    with _console.status(f"solving {what} ..."), usage_errors():
+        return fn()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -136,8 +167,10 @@ def demo(
     from nnblocks.adversarial import fj
     from nnblocks.datasets import CLASSES
 
+    _check_outputs(plot=plot)
     net = _load(None)
     x_bar, true = _image(str(image))
+    _check_target(target, true, str(image))
     result = _solve_with_status(lambda: fj(net, x_bar, target), "the FJ model")
     title = f"FJ: {CLASSES[true]} -> {CLASSES[target]}"
     _finish(result, None, None, plot, x_bar, title, true)
@@ -149,7 +182,7 @@ def fj_command(
     image: Annotated[str, typer.Option(help="Index of a shipped nominal image or a .npy file.")] = "2",
     target: Annotated[int, typer.Option(help="Target class.")] = 1,
     gamma: Annotated[float, typer.Option(help="Margin gamma.")] = 0.2,
-    norm: Annotated[str, typer.Option(help="Distance: 1, 2 or inf.")] = "1",
+    norm: Annotated[str, typer.Option(help="Distance: 1, 2 or inf (also l1, l2, linf).")] = "1",
     config: Annotated[str, typer.Option(help="default or paper.")] = "default",
     max_distance: Annotated[float | None, typer.Option(help="Certify up to this distance.")] = None,
     solver: Annotated[str | None, typer.Option(help="Solver name (see nnblocks.solve.available_solvers).")] = None,
@@ -161,10 +194,12 @@ def fj_command(
     """Closest adversarial example for one network (FJ model)."""
     from nnblocks.adversarial import fj, fj_model
 
+    _check_time_limit(time_limit)
+    _check_outputs(write_model, json_path, plot)
     net = _load(network)
     x_bar, true = _image(image)
-    norm_v = "inf" if norm == "inf" else int(norm)
-    kw = dict(gamma=gamma, norm=norm_v, config=config, max_distance=max_distance)
+    _check_target(target, true, image)
+    kw = dict(gamma=gamma, norm=norm, config=config, max_distance=max_distance)
     _write_model(lambda: fj_model(net, x_bar, target, **kw), write_model)
     result = _solve_with_status(lambda: fj(net, x_bar, target, solver=solver, time_limit=time_limit, **kw), "FJ")
     _finish(result, write_model, json_path, plot, x_bar, f"FJ, image {image} -> class {target}", true)
@@ -186,11 +221,14 @@ def arfj_command(
     """Robust adversarial example for a set of networks (extensive form of ARFJ (4.1))."""
     from nnblocks.adversarial import arfj, arfj_model
 
+    _check_time_limit(time_limit)
+    _check_outputs(write_model, json_path, plot)
     if networks:
         nets = [_load(p) for p in networks]
     else:
         nets = [_load(None)] + [_load(None, f"outer_{i}") for i in range(1, 6)]
     x_bar, true = _image(image)
+    _check_target(target, true, image)
     kw = dict(gamma=gamma, config=config)
     _write_model(lambda: arfj_model(nets, x_bar, target, **kw), write_model)
     result = _solve_with_status(
@@ -215,8 +253,9 @@ def sample_inner(
     from nnblocks.sampling import inner
 
     net = _load(network)
+    with usage_errors():
+        nets = inner(net, eps=eps, n=n, rng=seed)
     out.mkdir(parents=True, exist_ok=True)
-    nets = inner(net, eps=eps, n=n, rng=seed)
     table = Table(title=f"inner sample, eps = {eps}")
     table.add_column("file")
     table.add_column("d_in", justify="right")
@@ -251,7 +290,8 @@ def sample_outer(
         return classifier(X_train, y_train, epochs=epochs, seed=seed, progress=False)
 
     out.mkdir(parents=True, exist_ok=True)
-    sample = outer(train, ref, X_train[:n_reference], eps=eps, n=n, max_tries=max_tries)
+    with usage_errors():
+        sample = outer(train, ref, X_train[:n_reference], eps=eps, n=n, max_tries=max_tries)
     table = Table(title=f"outer sample, eps = {eps}: {sample.acceptances} of {sample.tries} accepted")
     table.add_column("file")
     table.add_column("seed", justify="right")
@@ -261,6 +301,23 @@ def sample_outer(
         net.save(path)
         table.add_row(str(path), str(seed), f"{d:.5f}")
     _console.print(table)
+
+
+def _example(path: Path) -> np.ndarray:
+    """The example of a .npy file or of a result file written by ``fj --json`` / ``arfj --json``."""
+    if path.suffix != ".json":
+        with usage_errors():
+            return np.load(path).astype(np.float64).reshape(-1)
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict) or "x_adv" not in record:
+        raise typer.BadParameter(f"{path} has no 'x_adv' entry (expected a result file of fj/arfj --json)")
+    if record["x_adv"] is None:
+        raise typer.BadParameter(f"{path} holds no example: its x_adv is null (status {record.get('status')!r})")
+    with usage_errors():
+        return np.asarray(record["x_adv"], dtype=np.float64).reshape(-1)
 
 
 @app.command()
@@ -277,12 +334,10 @@ def evaluate(
 
     if not example.exists():
         raise typer.BadParameter(f"file not found: {example}")
-    if example.suffix == ".json":
-        x = np.asarray(json.loads(example.read_text())["x_adv"], dtype=np.float64)
-    else:
-        x = np.load(example).astype(np.float64).reshape(-1)
+    x = _example(example)
     nets = [_load(p) for p in networks] if networks else [_load(None, f"outer_eval_{i}") for i in range(1, 16)]
-    ev = evaluate_fn(x, nets, true, target)
+    with usage_errors():
+        ev = evaluate_fn(x, nets, true, target)
     table = Table(title=f"evaluation on {ev.n_networks} networks ({true} -> {target})")
     for c in ("", "target", "true", "other"):
         table.add_column(c, justify="right")

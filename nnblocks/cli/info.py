@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nnblocks.cli import app
+from nnblocks.cli import app, usage_errors
 from nnblocks.io import load_network
 
 
@@ -18,7 +18,10 @@ def info(
     network: Annotated[Path, typer.Argument(help="Network file: .onnx or .npz (nnblocks format).")],
 ) -> None:
     """Show the layers, activations and parameter count of a network."""
-    net = load_network(network)
+    if not network.exists():
+        raise typer.BadParameter(f"network file not found: {network}")
+    with usage_errors():
+        net = load_network(network)
     console = Console()
     table = Table(title=f"{network.name}: {'-'.join(map(str, net.layer_sizes))}")
     table.add_column("layer", justify="right")
