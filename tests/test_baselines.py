@@ -156,3 +156,15 @@ def test_kernel_files_20d_contains_q_share():
     assert U.contains(U.data).mean() == pytest.approx(0.9, abs=0.015)
     x = np.r_[np.ones(10), np.zeros(10)]
     assert _counterpart_value(U, x) == pytest.approx(U.worst_case(x).value, rel=1e-6)
+
+
+def test_kernel_fit_names_too_few_scenarios_and_a_bad_weighting(rng):
+    X = _gaussian(rng)
+    with pytest.raises(ValueError, match=r"data has 1 scenario\(s\) of dimension 3: .* at least n \+ 1 = 4"):
+        KernelUncertaintySet.fit(X[:1], q=0.9)
+    with pytest.raises(ValueError, match=r"data has 3 scenario\(s\).*pass more data or Q explicitly"):
+        KernelUncertaintySet.fit(X[:3], q=0.9, Q="inverse_sqrt_covariance")
+    with pytest.raises(ValueError, match=r"Q must be a finite \(3, 3\) array, got shape \(2, 2\)"):
+        KernelUncertaintySet.fit(X, q=0.9, Q=np.eye(2))
+    with pytest.raises(ValueError, match=r"Q must be a finite \(3, 3\) array"):
+        KernelUncertaintySet.fit(X, q=0.9, Q=np.full((3, 3), np.nan))

@@ -93,6 +93,51 @@ def test_bad_input_is_named():
         U.worst_case(np.ones(2), method="magic", points=np.zeros((1, 2)))
 
 
+
+def test_domain_of_the_wrong_shape_is_named():
+    net = _random_net(np.random.default_rng(0), (2, 3, 2))
+    with pytest.raises(ValueError, match=r"domain lower bound has shape \(5,\), expected a scalar or length 2"):
+        NetworkUncertaintySet(net, np.zeros(2), 1.0, domain=(np.zeros(5), 1.0))
+    with pytest.raises(ValueError, match=r"domain upper bound has shape \(2, 2\), expected a scalar or length 2"):
+        NetworkUncertaintySet(net, np.zeros(2), 1.0, domain=(0.0, np.ones((2, 2))))
+    with pytest.raises(ValueError, match=r"domain must be a box \(lower, upper\).*got \(0, 1, 2\)"):
+        NetworkUncertaintySet(net, np.zeros(2), 1.0, domain=(0, 1, 2))
+    with pytest.raises(ValueError, match="domain must be a box"):
+        NetworkUncertaintySet(net, np.zeros(2), 1.0, domain="data")
+    with pytest.raises(ValueError, match="domain lower bound must be a number or an array of length 2, got 'a'"):
+        NetworkUncertaintySet(net, np.zeros(2), 1.0, domain=("a", 1.0))
+    U = NetworkUncertaintySet(net, np.zeros(2), 1.0, domain=([0.0], [1.0, 2.0]))  # length 1 acts as a scalar
+    np.testing.assert_array_equal(U.domain[0], [0.0, 0.0])
+    np.testing.assert_array_equal(U.domain[1], [1.0, 2.0])
+
+
+def test_data_with_nan_is_refused_with_its_rows():
+    net = _random_net(np.random.default_rng(0), (2, 3, 2))
+    data = np.random.default_rng(1).uniform(size=(6, 2))
+    data[[1, 4], 0] = np.nan
+    with pytest.raises(ValueError, match=r"data contains NaN or infinite values in 2 row\(s\): \[1, 4\]"):
+        NetworkUncertaintySet(net, np.zeros(2), 1.0, data=data)
+    with pytest.raises(ValueError, match=r"data contains NaN or infinite values in 2 row\(s\): \[1, 4\]"):
+        NetworkUncertaintySet.from_quantile(net, np.zeros(2), data, 0.9)
+    with pytest.raises(ValueError, match=r"data contains NaN or infinite values in 5 row\(s\)"):
+        NetworkUncertaintySet.from_quantile(net, np.zeros(2), np.full((5, 2), np.nan), 0.9)
+
+
+@pytest.mark.parametrize("method", ["patterns", "exact"])
+@pytest.mark.parametrize("time_limit", [0, -1, float("nan")])
+def test_worst_case_refuses_a_time_limit_that_is_not_positive(method, time_limit):
+    U = _small_set(seed=0)
+    with pytest.raises(ValueError, match="time_limit must be positive"):
+        U.worst_case(np.ones(2), method=method, time_limit=time_limit)
+
+
+@pytest.mark.parametrize("tol", [-1.0, float("nan"), float("inf")])
+def test_worst_case_refuses_a_membership_tolerance_that_is_not_finite_and_non_negative(tol):
+    U = _small_set(seed=0)
+    with pytest.raises(ValueError, match="tol must be finite and >= 0"):
+        U.worst_case(np.ones(2), tol=tol)
+
+
 # -- Lemma 4 oracles -------------------------------------------------------------------------
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000))
@@ -347,6 +392,13 @@ def test_exact_needs_a_domain():
     with pytest.raises(ValueError, match="domain"):
         NetworkUncertaintySet(net, center, R).worst_case(np.ones(2), method="exact")
 
+
+
+def test_exact_refuses_an_unknown_solver_option():
+    net, center, R = ellipsoid_network(np.eye(2), np.zeros(2))
+    U = NetworkUncertaintySet(net, center, R, norm="inf", domain=(-2, 2))  # a MILP: HiGHS by default
+    with pytest.raises(ValueError, match="unknown HiGHS option 'foo'"):
+        U.worst_case(np.ones(2), method="exact", foo=1)
 
 @pytest.mark.slow
 @pytest.mark.shared_data

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import networkx as nx
 import numpy as np
 import pytest
 
 from nnblocks.robust.baselines import DiscreteUncertaintySet, KernelUncertaintySet
 from nnblocks.robust.evaluation import out_of_sample
-from nnblocks.robust.problems import path_arcs, robust_feas, robust_obj, robust_shortest_path
+from nnblocks.robust.problems import _walk, path_arcs, robust_feas, robust_obj, robust_shortest_path
 from tests.conftest import shared_data
 
 
@@ -97,6 +99,113 @@ def test_out_of_sample_statistics():
         out_of_sample(np.ones(3), C)
 
 
+# ---- bad input -------------------------------------------------------------------------------------------
+_P3 = [[1.0, 2.0], [2.0, 1.0], [0.5, 0.5]]  # (Obj) with RHS 0.3: x = (0.15, 0.15), worst case 0.45
+
+
+def test_obj_with_the_default_tolerance_reaches_the_true_optimum():
+    sol = robust_obj(DiscreteUncertaintySet(_P3), rhs=0.3, method="scenarios")
+    assert sol.is_robust
+    np.testing.assert_allclose(sol.x, [0.15, 0.15], atol=1e-9)
+    assert sol.objective == pytest.approx(0.45)
+
+
+@pytest.mark.parametrize("method", ["scenarios", "counterpart"])
+@pytest.mark.parametrize("kw, match", [
+    ({"tol": float("nan")}, "tol must be finite and >= 0, got nan"),
+    ({"tol": -1.0}, "tol must be finite and >= 0, got -1"),
+    ({"max_iterations": 0}, "max_iterations must be >= 1, got 0"),
+    ({"max_iterations": -3}, "max_iterations must be >= 1, got -3"),
+    ({"time_limit": 0.0}, "time_limit must be positive, got 0"),
+    ({"rhs": float("nan")}, "rhs must be a finite number, got nan"),
+])
+def test_obj_refuses_parameters_that_would_give_a_wrong_answer(method, kw, match):
+    U = DiscreteUncertaintySet(_P3)
+    with pytest.raises(ValueError, match=match):
+        robust_obj(U, method=method, **{"rhs": 0.3, **kw})
+
+
+@pytest.mark.parametrize("method", ["scenarios", "counterpart"])
+def test_feas_refuses_a_nan_right_hand_side(method):
+    with pytest.raises(ValueError, match="rhs must be a finite number, got nan"):
+        robust_feas(DiscreteUncertaintySet(_P3), rhs=float("nan"), method=method)
+
+
+def _two_cycle_graph() -> nx.DiGraph:
+    """Arcs 0: 0 -> 1 and 1: 1 -> 0 form a cycle; arc 2: 0 -> 2 is the only path from 0 to 2."""
+    g = nx.DiGraph()
+    for j, (u, v) in enumerate([(0, 1), (1, 0), (0, 2)]):
+        g.add_edge(u, v, index=j)
+    return g
+
+
+class _Opaque:
+    """An uncertainty set that cannot tell its cost bounds (only ``dim`` and ``worst_case``)."""
+
+    def __init__(self, points):
+        self._U = DiscreteUncertaintySet(points)
+        self.dim = self._U.dim
+
+    def worst_case(self, x, **kwargs):
+        return self._U.worst_case(x)
+
+
+@pytest.mark.parametrize("method", ["counterpart", "scenarios"])
+def test_path_refuses_negative_costs_on_a_cycle(method):
+    U = DiscreteUncertaintySet([[1.0, 1.0, 3.0], [-5.0, 1.0, 3.0]])
+    with pytest.raises(ValueError, match=r"non-negative on arcs that lie on a cycle .*: scenario 1 gives arc 0 "
+                                         r"\(0 -> 1\) the cost -5"):
+        robust_shortest_path(_two_cycle_graph(), U, 0, 2, method=method)
+
+
+def test_path_accepts_negative_costs_off_cycles():
+    g = nx.DiGraph()
+    for j, (u, v) in enumerate([(0, 1), (1, 2), (0, 2)]):  # no cycle: every flow is a path
+        g.add_edge(u, v, index=j)
+    sol = robust_shortest_path(g, DiscreteUncertaintySet([[-2.0, 1.0, 0.0], [-1.0, 0.5, 0.2]]), 0, 2)
+    assert sol.is_robust and sol.arcs == [0, 1] and sol.nodes == [0, 1, 2]
+    assert sol.robust_value == pytest.approx(-0.5)
+
+
+def test_path_of_a_set_without_cost_bounds_is_a_simple_path_or_named_not_a_path():
+    # the cycle 0 -> 1 -> 0 costs -4: the flow formulation takes it, which is no s-t path
+    sol = robust_shortest_path(_two_cycle_graph(), _Opaque([[-5.0, 1.0, 3.0]]), 0, 2)
+    assert sol.status == "not_a_path" and not sol.is_robust
+    assert re.search(r"contains cycles \(arcs \[0, 1\]\).*path inside it costs 3.*negative arc costs", sol.message)
+    assert sol.nodes == [0, 2] and sol.arcs == [0, 1, 2]
+    # costs that make the cycle useless: the returned solution is the simple path
+    sol = robust_shortest_path(_two_cycle_graph(), _Opaque([[0.0, 0.0, 3.0], [1.0, -1.0, 2.0]]), 0, 2)
+    assert sol.is_robust and sol.arcs == [2] and sol.nodes == [0, 2]
+    np.testing.assert_array_equal(sol.x, [0.0, 0.0, 1.0])
+    assert sol.robust_value == pytest.approx(3.0)
+
+
+def test_path_nodes_and_arcs_leave_cycles_out():
+    arcs = [(0, 1, 0), (1, 3, 1), (3, 1, 2), (1, 2, 3)]  # 0 -> 1 -> 2 with the cycle 1 -> 3 -> 1
+    path, nodes = _walk(arcs, [0, 1, 2, 3], 0, 2)
+    assert path == [0, 3] and nodes == [0, 1, 2]
+
+
+def test_path_needs_a_directed_graph():
+    g = nx.Graph()
+    g.add_edge(0, 1)
+    with pytest.raises(ValueError, match="graph must be a directed networkx graph .*got Graph"):
+        robust_shortest_path(g, DiscreteUncertaintySet([[1.0]]), 0, 1)
+
+
+def test_out_of_sample_refuses_nan_input():
+    C = np.array([[1.0, 0.0], [np.nan, 1.0]])
+    with pytest.raises(ValueError, match=r"x contains 1 NaN or infinite value\(s\), at index \[0\]"):
+        out_of_sample([np.nan, 1.0], C[:1])
+    with pytest.raises(ValueError, match=r"scenarios contains 1 NaN or infinite value\(s\), at \(row, column\) "
+                                         r"\[\(1, 0\)\]"):
+        out_of_sample([1.0, 1.0], C)
+    with pytest.raises(ValueError, match="rhs must be a finite number, got nan"):
+        out_of_sample([1.0, 1.0], C[:1], rhs=float("nan"))
+    with pytest.raises(ValueError, match="atol must be finite and >= 0"):
+        out_of_sample([1.0, 1.0], C[:1], rhs=1.0, atol=-1.0)
+
+
 # ---- the authors' data -----------------------------------------------------------------------------------
 @pytest.mark.shared_data
 def test_kernel_obj_20d_reproduces_the_published_table():
@@ -181,3 +290,88 @@ def test_cli_obj_feas_path_with_discrete_and_kernel(tmp_path, rng):
     assert __import__("json").loads(out.read_text())["x"] == [0]
     r = runner.invoke(app, ["robust", "obj", "--data", str(tmp_path / "missing.txt"), "--method", "discrete"])
     assert r.exit_code != 0 and "not found" in r.output
+
+
+def _flat(output: str) -> str:
+    """The CLI's output without the error box's borders and line breaks."""
+    return " ".join(output.replace("│", " ").split())
+
+
+def test_cli_checks_files_and_options_before_the_solve(tmp_path, rng, monkeypatch):
+    from typer.testing import CliRunner
+
+    import nnblocks.robust
+    from nnblocks.cli import app
+
+    def no_solve(*args, **kwargs):
+        raise AssertionError("solved despite bad input")
+
+    monkeypatch.setattr(nnblocks.robust, "robust_obj", no_solve)
+    train = tmp_path / "train.txt"
+    np.savetxt(train, 1.0 + rng.uniform(size=(10, 2)), delimiter=",")
+    wide = tmp_path / "wide.txt"
+    np.savetxt(wide, rng.uniform(size=(4, 3)), delimiter=",")
+    nan = tmp_path / "nan.txt"
+    nan.write_text("1, 2\nnan, 1\n")
+    text = tmp_path / "text.txt"
+    text.write_text("1, 2\na, b\n")
+    ragged = tmp_path / "ragged.txt"
+    ragged.write_text("1, 2\n\n3\n")
+    cases = [
+        (["--test", str(wide)], "has 3 columns, expected 2"),
+        (["--test", str(nan)], "NaN or infinite value in line 2, column 1"),
+        (["--solver", "foo"], "unknown solver 'foo'; available solvers:"),
+        (["--tol", "nan"], "tol must be finite and >= 0"),
+        (["--time-limit", "0"], "time_limit must be positive"),
+        (["--data", str(text)], "line 2: expected comma-separated numbers, got 'a, b'"),
+        (["--data", str(ragged)], "line 3 has 1 values, line 1 has 2"),
+    ]
+    runner = CliRunner()
+    for extra, message in cases:
+        args = ["robust", "obj", "--data", str(train), "--method", "discrete", "--rhs", "0.3", *extra]
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2, (extra, r.output)
+        assert message in _flat(r.output), (extra, r.output)
+
+
+def test_cli_path_checks_the_graph_and_reports_negative_costs_as_usage_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from nnblocks.cli import app
+
+    graph = tmp_path / "graph.txt"
+    graph.write_text("0;1\n1;0\n0;2\n")
+    costs = tmp_path / "costs.txt"
+    costs.write_text("1, 1, 3\n-5, 1, 3\n")
+    narrow = tmp_path / "narrow.txt"
+    narrow.write_text("1, 2\n")
+    runner = CliRunner()
+    base = ["robust", "path", "--graph", str(graph), "--source", "0", "--data", str(costs), "--method", "discrete"]
+    cases = [
+        (["--sink", "7"], "node 7 is not in the graph"),
+        (["--sink", "2", "--test", str(narrow)], "has 2 columns, expected 3"),
+        (["--sink", "2"], "non-negative on arcs that lie on a cycle"),
+    ]
+    for extra, message in cases:
+        r = runner.invoke(app, [*base, *extra])
+        assert r.exit_code == 2, (extra, r.output)
+        assert message in _flat(r.output), (extra, r.output)
+
+
+def test_path_with_known_non_negative_costs_leaves_zero_cost_cycles_out(monkeypatch):
+    import nnblocks.robust.problems as problems
+
+    solve = problems._run
+
+    def with_cycle(*args, **kwargs):  # an optimal arc set that also takes the zero-cost cycle 0 -> 1 -> 0
+        sol = solve(*args, **kwargs)
+        sol.x = np.ones(3)
+        sol.robust_value = sol.objective = 3.0
+        return sol
+
+    monkeypatch.setattr(problems, "_run", with_cycle)
+    sol = robust_shortest_path(_two_cycle_graph(), DiscreteUncertaintySet([[0.0, 0.0, 3.0]]), 0, 2)
+    assert sol.is_robust and sol.certified
+    assert sol.arcs == [2] and sol.nodes == [0, 2]
+    np.testing.assert_array_equal(sol.x, [0.0, 0.0, 1.0])
+    assert sol.robust_value == pytest.approx(3.0)

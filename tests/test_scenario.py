@@ -286,3 +286,22 @@ def test_constraint_threshold_and_complete_final_worst_case_at_the_iteration_lim
     wc = res.worst_cases["constraint_0"]
     assert not wc.stats["early_stop"]
     assert wc.value == pytest.approx(rec.U.worst_case(res.x["constraint_0"]).value, rel=1e-9, abs=1e-9)
+
+
+# -- stopping parameters -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kw, error, match", [
+    ({"tol": float("nan")}, ValueError, "tol must be finite and >= 0, got nan"),
+    ({"tol": -1.0}, ValueError, "tol must be finite and >= 0, got -1"),
+    ({"tol": "1e-3"}, TypeError, "tol must be a number"),
+    ({"max_iterations": 0}, ValueError, "max_iterations must be >= 1, got 0"),
+    ({"max_iterations": -3}, ValueError, "max_iterations must be >= 1, got -3"),
+    ({"max_iterations": 2.5}, TypeError, "max_iterations must be an integer"),
+    ({"time_limit": 0}, ValueError, "time_limit must be positive, got 0"),
+    ({"time_limit": float("nan")}, ValueError, "time_limit must be positive, got nan"),
+])
+def test_stopping_parameters_that_would_end_the_loop_wrongly_are_refused(kw, error, match):
+    m = _budget_model(2, 0.3)
+    sg = ScenarioGeneration(m)
+    sg.set_uncertain_objective(m.x, DiscreteUncertaintySet([[1.0, 2.0], [2.0, 1.0], [0.5, 0.5]]))
+    with pytest.raises(error, match=match):
+        sg.solve(progress=False, **kw)

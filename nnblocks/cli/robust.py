@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nnblocks.cli import app
+from nnblocks.cli import app, usage_errors
 
 robust_app = typer.Typer(help="Robust optimization over data-driven uncertainty sets (Goerigk & Kurtz).",
                          no_args_is_help=True)
@@ -28,16 +28,72 @@ app.add_typer(robust_app, name="robust")
 _METHODS = ("nn", "kernel", "discrete")
 
 
-def _matrix(path: Path) -> np.ndarray:
+def _matrix(path: Path, option: str = "--data") -> np.ndarray:
+    """A finite table of numbers from a .npy file or a text file of comma- (or semicolon-) separated rows."""
     if not path.exists():
-        raise typer.BadParameter(f"file not found: {path}")
+        raise typer.BadParameter(f"file not found: {path}", param_hint=option)
     if path.suffix == ".npy":
-        return np.atleast_2d(np.load(path))
-    text = path.read_text().replace(";", ",")
-    rows = [[float(v) for v in r.split(",") if v.strip()] for r in text.strip().splitlines() if r.strip()]
-    if not rows or len({len(r) for r in rows}) != 1:
-        raise typer.BadParameter(f"{path}: expected a rectangular table of numbers (comma-separated rows)")
-    return np.asarray(rows, dtype=float)
+        try:
+            M = np.atleast_2d(np.load(path)).astype(float)
+        except (ValueError, TypeError, OSError) as exc:
+            raise typer.BadParameter(f"{path}: not a numeric .npy array ({exc})", param_hint=option) from None
+        if M.ndim != 2:
+            raise typer.BadParameter(f"{path}: expected a 2-D array, got shape {M.shape}", param_hint=option)
+        lines = list(range(M.shape[0]))
+        where = "row"
+    else:
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            raise typer.BadParameter(f"{path}: not a text file of numbers", param_hint=option) from None
+        rows, lines = [], []
+        for lineno, line in enumerate(text.replace(";", ",").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append([float(v) for v in line.split(",") if v.strip()])
+            except ValueError:
+                raise typer.BadParameter(
+                    f"{path}, line {lineno}: expected comma-separated numbers, got {line.strip()[:80]!r}",
+                    param_hint=option,
+                ) from None
+            lines.append(lineno)
+        if not rows:
+            raise typer.BadParameter(f"{path}: expected a rectangular table of numbers (comma-separated rows), "
+                                     "the file is empty", param_hint=option)
+        ragged = next((k for k, r in enumerate(rows) if len(r) != len(rows[0])), None)
+        if ragged is not None:
+            raise typer.BadParameter(
+                f"{path}: expected a rectangular table of numbers (comma-separated rows): line {lines[ragged]} has "
+                f"{len(rows[ragged])} values, line {lines[0]} has {len(rows[0])}",
+                param_hint=option,
+            )
+        M = np.asarray(rows, dtype=float)
+        where = "line"
+    bad = np.argwhere(~np.isfinite(M))
+    if bad.size:
+        r, c = (int(v) for v in bad[0])
+        raise typer.BadParameter(f"{path}: NaN or infinite value in {where} {lines[r]}, column {c + 1}",
+                                 param_hint=option)
+    return M
+
+
+def _columns(M: np.ndarray, expected: int, path: Path, option: str, what: str) -> None:
+    if M.shape[1] != expected:
+        raise typer.BadParameter(f"{path} has {M.shape[1]} columns, expected {expected} ({what})", param_hint=option)
+
+
+def _check_options(solver: str, tol: float, time_limit: float | None) -> None:
+    """Solver name, tolerance and time limit, checked before any data is read or solve started."""
+    from nnblocks.robust.scenario import _check_stopping
+    from nnblocks.solve import _check_available
+
+    with usage_errors("--solver"):
+        _check_available(solver)
+    with usage_errors("--tol"):
+        _check_stopping(tol, 1, None)
+    with usage_errors("--time-limit"):
+        _check_stopping(0.0, 1, time_limit)
 
 
 def _network(spec: str, center: Path | None) -> tuple[Any, np.ndarray]:
@@ -51,7 +107,7 @@ def _network(spec: str, center: Path | None) -> tuple[Any, np.ndarray]:
         from nnblocks.io import load_network
 
         net = load_network(files[0])
-        c_bar = _matrix(center).ravel()
+        c_bar = _matrix(center, "--center").ravel()
     else:
         from nnblocks.datasets.ro_dnn import load_ro_dnn_network
 
@@ -143,7 +199,7 @@ _QUANTILE_PATH = typer.Option(0.95, help="Share of training data inside U.")
 
 def _oracle(method: str, oracle: str) -> dict:
     if oracle not in ("patterns", "exact"):
-        raise typer.BadParameter("--oracle must be patterns or exact")
+        raise typer.BadParameter(f"--oracle must be patterns or exact, got {oracle!r}", param_hint="--oracle")
     return {"method": oracle} if method == "nn" else {}
 
 
@@ -208,12 +264,20 @@ def feas(
 
 def _solve_and_report(builder, *, data, test, method, network, center, quantile, kernel_files, rhs, oracle, solver,
                       tol, time_limit, json_out, plot, level: float, feas_rhs: float | None) -> None:
-    """Shared body of ``obj`` and ``feas``: the set, the robust solution, the report and the plot."""
-    train = _matrix(data)
-    U = _uncertainty_set(method, train, quantile, network, center, kernel_files, False)
-    sol = builder(U, rhs=rhs, solver=solver, tol=tol, time_limit=time_limit, progress=True,
-                  oracle_options=_oracle(method, oracle))
-    tst = _matrix(test) if test else None
+    """Shared body of ``obj`` and ``feas``: the set, the robust solution, the report and the plot.
+
+    Every input is checked before the solve, so that a long solve is not lost to a bad file or option.
+    """
+    _check_options(solver, tol, time_limit)
+    oracle_options = _oracle(method, oracle)
+    train = _matrix(data, "--data")
+    tst = _matrix(test, "--test") if test else None
+    if tst is not None:
+        _columns(tst, train.shape[1], test, "--test", f"one value per column of the training data {data}")
+    with usage_errors():
+        U = _uncertainty_set(method, train, quantile, network, center, kernel_files, False)
+        sol = builder(U, rhs=rhs, solver=solver, tol=tol, time_limit=time_limit, progress=True,
+                      oracle_options=oracle_options)
     oos = _report(sol, tst, level, feas_rhs, json_out, {"method": method, "quantile": quantile, "rhs": rhs})
     if plot:
         _save_plot(plot, U, train, sol, oos, level, method)
@@ -232,14 +296,27 @@ def path(
 
     from nnblocks.robust import robust_shortest_path
 
-    arcs = _matrix(graph).astype(int)
+    _check_options(solver, tol, time_limit)
+    oracle_options = _oracle(method, oracle)
+    table = _matrix(graph, "--graph")
+    if table.shape[1] != 2 or not np.array_equal(table, np.round(table)):
+        raise typer.BadParameter(f"{graph}: expected two integer node labels 'tail;head' per line",
+                                 param_hint="--graph")
+    arcs = table.astype(int)
     g = nx.MultiDiGraph()
     g.add_edges_from((int(t), int(h), j, {"index": j}) for j, (t, h) in enumerate(arcs))
-    train = _matrix(data)
-    U = _uncertainty_set(method, train, quantile, network, center, kernel_files, True)
-    sol = robust_shortest_path(g, U, source, sink, solver=solver, tol=tol, time_limit=time_limit, progress=True,
-                               oracle_options=_oracle(method, oracle))
-    tst = _matrix(test) if test else None
+    for node, option in ((source, "--source"), (sink, "--sink")):
+        if node not in g:
+            raise typer.BadParameter(f"node {node} is not in the graph {graph}", param_hint=option)
+    train = _matrix(data, "--data")
+    _columns(train, len(arcs), data, "--data", f"one cost per arc of {graph}")
+    tst = _matrix(test, "--test") if test else None
+    if tst is not None:
+        _columns(tst, len(arcs), test, "--test", f"one cost per arc of {graph}")
+    with usage_errors():
+        U = _uncertainty_set(method, train, quantile, network, center, kernel_files, True)
+        sol = robust_shortest_path(g, U, source, sink, solver=solver, tol=tol, time_limit=time_limit,
+                                   progress=True, oracle_options=oracle_options)
     _report(sol, tst, quantile, None, json_out, {"method": method, "quantile": quantile, "source": source,
                                                   "sink": sink})
     if plot:

@@ -275,6 +275,14 @@ class KernelUncertaintySet:
         if not 0.0 < nu <= 1.0:
             raise ValueError(f"nu = 1 - q must lie in (0, 1], got {nu}")
         if isinstance(Q, str):
+            if Q not in ("inverse_covariance", "inverse_sqrt_covariance"):
+                raise ValueError(f"unknown weighting {Q!r}: use 'inverse_covariance', 'inverse_sqrt_covariance' "
+                                 "or an array")
+            if m < n + 1:
+                raise ValueError(
+                    f"data has {m} scenario(s) of dimension {n}: the weighting Q={Q!r} needs the covariance of at "
+                    f"least n + 1 = {n + 1} scenarios; pass more data or Q explicitly"
+                )
             S = np.atleast_2d(np.cov(X.T))
             w, V = np.linalg.eigh(S)
             if w.min() <= 1e-12 * max(1.0, w.max()):
@@ -282,13 +290,12 @@ class KernelUncertaintySet:
                                  "(e.g. computed from slightly perturbed data)")
             if Q == "inverse_covariance":
                 Qm = (V / w) @ V.T
-            elif Q == "inverse_sqrt_covariance":
-                Qm = (V / np.sqrt(w)) @ V.T
             else:
-                raise ValueError(f"unknown weighting {Q!r}: use 'inverse_covariance', 'inverse_sqrt_covariance' "
-                                 "or an array")
+                Qm = (V / np.sqrt(w)) @ V.T
         else:
             Qm = np.atleast_2d(np.asarray(Q, dtype=float))
+            if Qm.shape != (n, n) or not np.all(np.isfinite(Qm)):
+                raise ValueError(f"Q must be a finite ({n}, {n}) array, got shape {Qm.shape}")
         t0 = time.perf_counter()
         V = X @ Qm.T
         D = _l1_distances(V, V)

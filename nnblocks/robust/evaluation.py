@@ -35,21 +35,38 @@ class OutOfSample:
                 "oos_feasible_share": self.feasible_share, "oos_infeasible": self.n_infeasible}
 
 
+def _check_finite(a: np.ndarray, name: str) -> None:
+    bad = ~np.isfinite(a)
+    if bad.any():
+        where = [tuple(p) for p in np.argwhere(bad)[:5].tolist()] if a.ndim > 1 else np.flatnonzero(bad)[:5].tolist()
+        kind = "(row, column)" if a.ndim > 1 else "index"
+        more = " ..." if bad.sum() > 5 else ""
+        raise ValueError(f"{name} contains {int(bad.sum())} NaN or infinite value(s), at {kind} {where}{more}")
+
+
 def out_of_sample(x: np.ndarray, scenarios: np.ndarray, level: float = 0.9, rhs: float | None = None,
                   atol: float = 1e-6) -> OutOfSample:
     """Evaluate x on test scenarios (rows of ``scenarios``).
 
     ``atol`` is the tolerance of the feasibility check v_j <= rhs + atol (Goerigk & Kurtz's evaluation uses
-    0.01 on the synthetic data).
+    0.01 on the synthetic data). x, the scenarios and ``rhs`` must be finite (``ValueError`` otherwise).
     """
     x = np.asarray(x, dtype=float).ravel()
     C = np.atleast_2d(np.asarray(scenarios, dtype=float))
+    if C.ndim != 2:
+        raise ValueError(f"scenarios must be a 2-D array (scenarios x dimension), got shape {C.shape}")
     if C.shape[1] != x.size:
         raise ValueError(f"scenarios have {C.shape[1]} columns, x has {x.size} entries")
     if C.shape[0] == 0:
         raise ValueError("no test scenarios")
+    _check_finite(x, "x")
+    _check_finite(C, "scenarios")
     if not 0.0 <= level <= 1.0:
         raise ValueError(f"level must lie in [0, 1], got {level}")
+    if rhs is not None and not np.isfinite(rhs):
+        raise ValueError(f"rhs must be a finite number, got {rhs}")
+    if not (np.isfinite(atol) and atol >= 0):
+        raise ValueError(f"atol must be finite and >= 0, got {atol}")
     v = C @ x
     share = n_inf = None
     if rhs is not None:

@@ -49,6 +49,54 @@ def _norm_key(norm: Any) -> int | str:
     raise ValueError(f"norm must be 1, 2 or 'inf', got {norm!r}")
 
 
+def _domain_bound(value: Any, name: str, n: int) -> np.ndarray:
+    """A domain bound as a float vector of length n (a scalar applies to every coordinate)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"domain {name} bound must be a number or an array of length {n}, got {value!r}") from None
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.size not in (1, n)):
+        raise ValueError(
+            f"domain {name} bound has shape {arr.shape}, expected a scalar or length {n} (the set's dimension)"
+        )
+    return np.broadcast_to(arr.reshape(-1) if arr.ndim else arr, (n,)).copy()
+
+
+def _check_data(data: Any, n: int) -> np.ndarray:
+    """Scenario data as a finite (m, n) float array."""
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 2 or data.shape[1] != n:
+        raise ValueError(f"data must have shape (m, {n}), got {data.shape}")
+    bad = ~np.all(np.isfinite(data), axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        more = " ..." if rows.size > 5 else ""
+        raise ValueError(f"data contains NaN or infinite values in {rows.size} row(s): {rows[:5].tolist()}{more}")
+    return data
+
+
+def _check_time_limit(time_limit: Any) -> float | None:
+    if time_limit is None:
+        return None
+    try:
+        value = float(time_limit)
+    except (TypeError, ValueError):
+        raise TypeError(f"time_limit must be a number of seconds or None, got {time_limit!r}") from None
+    if not value > 0:
+        raise ValueError(f"time_limit must be positive, got {time_limit}")
+    return value
+
+
+def _check_tol(tol: Any) -> float:
+    try:
+        value = float(tol)
+    except (TypeError, ValueError):
+        raise TypeError(f"tol must be a number, got {tol!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"tol must be finite and >= 0, got {tol}")
+    return value
+
+
 def _vector_norm(Y: np.ndarray, norm: int | str) -> np.ndarray:
     if norm == 2:
         return np.linalg.norm(Y, axis=-1)
@@ -116,9 +164,7 @@ class NetworkUncertaintySet:
         self._norm = _norm_key(norm)
         self._domain = self._check_domain(domain, network.n_inputs)
         if data is not None:
-            data = np.asarray(data, dtype=np.float64)
-            if data.ndim != 2 or data.shape[1] != network.n_inputs:
-                raise ValueError(f"data must have shape (m, {network.n_inputs}), got {data.shape}")
+            data = _check_data(data, network.n_inputs)
         self._data = data
         self._token = uuid.uuid4().hex
         self._cache: dict[str, tuple[PatternSet, list[_patterns.PatternProblem]]] = {}
@@ -127,12 +173,17 @@ class NetworkUncertaintySet:
     def _check_domain(domain: Any, n: int) -> tuple[np.ndarray, np.ndarray] | None:
         if domain is None:
             return None
-        if hasattr(domain, "lower") and hasattr(domain, "upper"):
+        if hasattr(domain, "lower") and hasattr(domain, "upper") and not isinstance(domain, str):
             lower, upper = domain.lower, domain.upper
         else:
-            lower, upper = domain
-        lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)).copy()
-        upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)).copy()
+            try:
+                lower, upper = domain
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"domain must be a box (lower, upper) of scalars or arrays of length {n}, got {domain!r}"
+                ) from None
+        lower = _domain_bound(lower, "lower", n)
+        upper = _domain_bound(upper, "upper", n)
         if np.any(np.isnan(lower)) or np.any(np.isnan(upper)):
             raise ValueError("domain bounds contain NaN")
         if np.any(lower > upper):
@@ -329,7 +380,7 @@ class NetworkUncertaintySet:
             client's ``get_executor()``); patterns are sent in batches (``n_batches``, default 2 per
             worker where the executor tells, else 8).
         time_limit:
-            Seconds; patterns not started by then are reported in ``stats["n_time_limit"]``; the exact
+            Seconds (positive); patterns not started by then are reported in ``stats["n_time_limit"]``; the exact
             method returns its incumbent and bound (status "feasible").
         solver:
             Exact method: solver name for :func:`nnblocks.solve.solve` (default by problem class).
@@ -351,6 +402,8 @@ class NetworkUncertaintySet:
             raise ValueError(f"x must have {self.dim} entries, got {x.size}")
         if not np.all(np.isfinite(x)):
             raise ValueError("x contains NaN or infinite entries")
+        time_limit = _check_time_limit(time_limit)
+        tol = _check_tol(tol)
         if method == "patterns":
             if solver is not None:
                 raise ValueError("the patterns method solves its convex problems with Clarabel; solver= is for 'exact'")

@@ -12,6 +12,7 @@ counterpart. The returned solution is always re-evaluated by a fresh ``U.worst_c
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +21,11 @@ import numpy as np
 import pyomo.environ as pyo
 
 from nnblocks.robust.base import WorstCase
-from nnblocks.robust.scenario import ScenarioGeneration, ScenarioResult, Termination
+from nnblocks.robust.scenario import ScenarioGeneration, ScenarioResult, Termination, _check_stopping
 
 __all__ = ["RobustSolution", "robust_obj", "robust_feas", "robust_shortest_path", "path_arcs"]
+
+NOT_A_PATH = "not_a_path"
 
 
 @dataclass
@@ -36,7 +39,9 @@ class RobustSolution:
     method:
         ``"scenarios"`` (scenario generation) or ``"counterpart"`` (one LP/MILP by duality).
     status:
-        ``"robust_optimal"`` when solved, otherwise the named termination / solver status.
+        ``"robust_optimal"`` when solved, otherwise the named termination / solver status; for paths
+        ``"not_a_path"`` when the optimal arc set needs cycles (negative arc costs, see
+        :func:`robust_shortest_path`).
     x:
         The solution (for paths the 0/1 arc vector, indexed like c).
     objective:
@@ -106,6 +111,7 @@ def _proven(wc: WorstCase | None) -> bool:
 def _run(m: pyo.ConcreteModel, problem: str, U: Any, x_vars: Any, method: str, solver: str, *, objective: bool,
          rhs: float | None, tol: float, max_iterations: int, time_limit: float | None, progress: bool,
          oracle_options: dict | None, initial_scenarios: Any, mip_gap: float | None) -> RobustSolution:
+    _check_stopping(tol, max_iterations, time_limit)
     oracle_options = dict(oracle_options or {})
     method = _choose_method(U, method)
     t0 = time.perf_counter()
@@ -147,6 +153,13 @@ def _run(m: pyo.ConcreteModel, problem: str, U: Any, x_vars: Any, method: str, s
                           iterations=iterations, certified=certified, message=message, scenario_result=sres)
 
 
+def _finite_rhs(rhs: Any) -> float:
+    value = float(rhs)
+    if not math.isfinite(value):
+        raise ValueError(f"rhs must be a finite number, got {rhs!r}")
+    return value
+
+
 def robust_obj(U: Any, rhs: float | None = None, method: str = "auto", solver: str = "appsi_highs",
                tol: float = 1e-3, max_iterations: int = 500, time_limit: float | None = None,
                progress: bool = False, oracle_options: dict | None = None, initial_scenarios: Any = None,
@@ -156,7 +169,7 @@ def robust_obj(U: Any, rhs: float | None = None, method: str = "auto", solver: s
     ``rhs`` defaults to n/2 (the paper's RHS^obj = N/2; its 2-D example uses 0.3).
     """
     n = int(U.dim)
-    rhs = n / 2.0 if rhs is None else float(rhs)
+    rhs = n / 2.0 if rhs is None else _finite_rhs(rhs)
     if abs(rhs) > n:
         raise ValueError(f"RHS^obj = {rhs} is infeasible for x in [-1, 1]^{n}")
     m = pyo.ConcreteModel(name="robust_obj")
@@ -178,7 +191,7 @@ def robust_feas(U: Any, rhs: float | None = None, method: str = "auto", solver: 
     (and their code) use RHS = 0.
     """
     n = int(U.dim)
-    rhs = 50.0 * n if rhs is None else float(rhs)
+    rhs = 50.0 * n if rhs is None else _finite_rhs(rhs)
     m = pyo.ConcreteModel(name="robust_feas")
     m.I = pyo.RangeSet(0, n - 1)
     m.x = pyo.Var(m.I, bounds=(-1.0, 1.0))
@@ -206,20 +219,118 @@ def path_arcs(graph: Any, index: str = "index") -> list[tuple[Any, Any, int]]:
     return [(u, v, j) for (u, v, _), j in zip(edges, idx)]
 
 
-def _walk(arcs: list[tuple[Any, Any, int]], chosen: list[int], source: Any, sink: Any) -> list[Any]:
-    """The s-t node sequence along the chosen arcs (extra cycles, if any, are left out)."""
+def _walk(arcs: list[tuple[Any, Any, int]], chosen: list[int], source: Any, sink: Any
+          ) -> tuple[list[int], list[Any]]:
+    """The simple s-t path inside the chosen arcs: its arc indices (in order) and node sequence.
+
+    The walk follows unused chosen arcs from the source; a node reached again closes a cycle, which is
+    cut out (loop erasure), so the arcs left over form cycles.
+    """
     by_tail: dict[Any, list[int]] = {}
     for j in chosen:
         by_tail.setdefault(arcs[j][0], []).append(j)
-    nodes, node, used = [source], source, set()
+    nodes, path, node, used = [source], [], source, set()
+    position = {source: 0}
     while node != sink:
         nxt = [j for j in by_tail.get(node, []) if j not in used]
         if not nxt:
             break
         used.add(nxt[0])
         node = arcs[nxt[0]][1]
-        nodes.append(node)
-    return nodes
+        if node in position:  # back at a node of the path: drop the cycle just closed
+            k = position[node]
+            for v in nodes[k + 1:]:
+                del position[v]
+            del nodes[k + 1:]
+            del path[k:]
+        else:
+            position[node] = len(nodes)
+            nodes.append(node)
+            path.append(nxt[0])
+    return path, nodes
+
+
+def _cyclic_arcs(graph: Any, arcs: list[tuple[Any, Any, int]]) -> np.ndarray:
+    """Mask (by cost index) of the arcs that lie on a directed cycle: tail and head strongly connected."""
+    import networkx as nx
+
+    component = {v: k for k, comp in enumerate(nx.strongly_connected_components(graph)) for v in comp}
+    mask = np.zeros(len(arcs), dtype=bool)
+    for u, v, j in arcs:
+        mask[j] = component[u] == component[v]
+    return mask
+
+
+def _cost_lower_bounds(U: Any) -> tuple[np.ndarray | None, bool]:
+    """Lower bounds on the arc costs c in U the set can tell, and whether every bound is attained in U.
+
+    Discrete sets: the smallest cost of each arc over the scenarios (attained); network sets: the domain
+    box; Kernel sets: their ``lower`` box. Other sets: ``(None, False)``.
+    """
+    from nnblocks.robust.baselines import DiscreteUncertaintySet, KernelUncertaintySet
+    from nnblocks.robust.network_set import NetworkUncertaintySet
+
+    if isinstance(U, DiscreteUncertaintySet):
+        return U.points.min(axis=0), True
+    if isinstance(U, NetworkUncertaintySet):
+        return (None if U.domain is None else np.asarray(U.domain[0], dtype=float)), False
+    if isinstance(U, KernelUncertaintySet):
+        return np.asarray(U.lower, dtype=float), False
+    return None, False
+
+
+def _check_costs(U: Any, arcs: list[tuple[Any, Any, int]], cyclic: np.ndarray) -> bool:
+    """Refuse a set known to give an arc on a cycle a negative cost; True when such costs are known >= 0."""
+    lower, attained = _cost_lower_bounds(U)
+    if lower is None:
+        return False
+    negative = cyclic & (lower < 0)
+    if not negative.any():
+        return True
+    if not attained:
+        return False
+    j = int(np.flatnonzero(negative)[0])
+    u, v = next((a, b) for a, b, k in arcs if k == j)
+    i = int(np.argmin(U.points[:, j]))
+    raise ValueError(
+        f"arc costs must be non-negative on arcs that lie on a cycle (the flow formulation models simple paths "
+        f"only then): scenario {i} gives arc {j} ({u!r} -> {v!r}) the cost {lower[j]:g}; "
+        f"{int(negative.sum())} arc(s) on cycles can have negative costs"
+    )
+
+
+def _drop_cycles(sol: RobustSolution, U: Any, path: list[int], extra: list[int], costs_nonnegative: bool,
+                 oracle_options: dict | None, tol: float) -> None:
+    """Replace an arc set with cycles by its s-t path when that is no worse, else mark it ``not_a_path``.
+
+    With non-negative costs on the cycles' arcs leaving them out never raises c'x for any c in U. Otherwise
+    the path is kept when its fresh worst case is at most the arc set's (within ``tol``): every s-t path is
+    a feasible flow, so it is then as good as the optimum over all paths.
+    """
+    x_path = np.zeros_like(sol.x)
+    x_path[path] = 1.0
+    wc = _fresh(U, x_path, dict(oracle_options or {}))
+    value = float(wc.scenario @ x_path) if wc.status in ("optimal", "feasible") else None
+    ref = sol.robust_value
+    no_worse = (value is not None and ref is not None
+                and value <= ref + tol * max(1.0, abs(ref)))
+    if costs_nonnegative or no_worse:
+        sres = sol.scenario_result
+        sol.x, sol.worst_case, sol.robust_value, sol.objective = x_path, wc, value, value
+        sol.certified = _proven(wc) and (sres is None or sres.certified)
+        return
+
+    def fmt(v: float | None) -> str:
+        return "unknown" if v is None else f"{v:.6g}"
+
+    message = (
+        f"the optimal arc set contains cycles (arcs {extra}): its worst-case cost is {fmt(ref)}, the s-t path "
+        f"inside it costs {fmt(value)}; the uncertainty set allows negative arc costs, for which the flow "
+        "formulation does not model simple paths (give the set a non-negative domain)"
+    )
+    if sol.status != Termination.ROBUST_OPTIMAL.value:
+        message += f" [{sol.status}: {sol.message}]" if sol.message else f" [{sol.status}]"
+    sol.status, sol.message = NOT_A_PATH, message
 
 
 def robust_shortest_path(graph: Any, U: Any, source: Any, sink: Any, method: str = "auto",
@@ -230,10 +341,20 @@ def robust_shortest_path(graph: Any, U: Any, source: Any, sink: Any, method: str
     """min over s-t paths of max_{c in U} sum_{a in path} c_a.
 
     Flow formulation: x_a in {0, 1} for every arc a, out(v) - in(v) = 1 at the source, -1 at the sink and 0
-    elsewhere. It models paths exactly when every c in U is non-negative (otherwise cycles may pay off, see
-    Section 4.2): give the set a non-negative domain. The cost of arc a is the coordinate c_j with j its
-    ``index`` attribute (see :func:`path_arcs`).
+    elsewhere. It models paths exactly when every c in U gives the arcs on cycles non-negative costs
+    (otherwise cycles may pay off, see Section 4.2): give the set a non-negative domain. The cost of arc a is
+    the coordinate c_j with j its ``index`` attribute (see :func:`path_arcs`).
+
+    A set known to give an arc on a cycle a negative cost (a scenario of a discrete set) is refused with a
+    ``ValueError``. An optimal arc set that contains cycles besides its s-t path is replaced by that path
+    when the set's lower bounds (domain box, ``lower``, scenarios) show the costs on cycles non-negative, or
+    when the path's fresh worst case is no worse; otherwise the solution's status is ``"not_a_path"`` and
+    its message names the cycles' arcs. ``arcs`` and ``nodes`` describe the simple s-t path (``arcs`` holds
+    all chosen arcs for ``"not_a_path"``).
     """
+    if not (hasattr(graph, "is_directed") and graph.is_directed()):
+        raise ValueError(f"graph must be a directed networkx graph (DiGraph or MultiDiGraph), got "
+                         f"{type(graph).__name__}")
     arcs = path_arcs(graph, index)
     n_arcs = len(arcs)
     if int(U.dim) != n_arcs:
@@ -243,6 +364,7 @@ def robust_shortest_path(graph: Any, U: Any, source: Any, sink: Any, method: str
             raise ValueError(f"{name} {v!r} is not a node of the graph")
     if source == sink:
         raise ValueError("source and sink coincide")
+    costs_nonnegative = _check_costs(U, arcs, _cyclic_arcs(graph, arcs))
     m = pyo.ConcreteModel(name="robust_shortest_path")
     m.A = pyo.RangeSet(0, n_arcs - 1)
     m.x = pyo.Var(m.A, domain=pyo.Binary)
@@ -265,8 +387,14 @@ def robust_shortest_path(graph: Any, U: Any, source: Any, sink: Any, method: str
                initial_scenarios=initial_scenarios, mip_gap=mip_gap)
     if sol.x is not None:
         chosen = [int(j) for j in np.flatnonzero(sol.x > 0.5)]
-        sol.arcs = chosen
         by_index = {j: (u, v, j) for u, v, j in arcs}
         ordered = [by_index[j] for j in range(n_arcs)]
-        sol.nodes = _walk(ordered, chosen, source, sink)
+        path, sol.nodes = _walk(ordered, chosen, source, sink)
+        extra = sorted(set(chosen) - set(path))
+        if sol.nodes[-1] != sink:
+            sol.status = NOT_A_PATH
+            sol.message = f"the chosen arcs {chosen} contain no path from {source!r} to {sink!r}"
+        elif extra:
+            _drop_cycles(sol, U, path, extra, costs_nonnegative, oracle_options, tol)
+        sol.arcs = chosen if sol.status == NOT_A_PATH else sorted(path)
     return sol

@@ -165,6 +165,20 @@ def _early(wc: WorstCase | None) -> bool:
     return wc is not None and bool((wc.stats or {}).get("early_stop", False))
 
 
+def _check_stopping(tol: Any, max_iterations: Any, time_limit: Any) -> None:
+    """Refuse stopping parameters that would end the loop wrongly (a NaN tolerance accepts every scenario)."""
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating | np.integer):
+        raise TypeError(f"tol must be a number, got {tol!r}")
+    if not (math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be finite and >= 0, got {tol}")
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int | np.integer):
+        raise TypeError(f"max_iterations must be an integer, got {type(max_iterations).__name__}")
+    if max_iterations < 1:
+        raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be positive, got {time_limit}")
+
+
 def _values(xs: list) -> np.ndarray:
     """Values of x; a variable the master did not see (in no cut yet) gets 0 clipped to its bounds."""
     from pyomo.core.expr.visitor import identify_variables
@@ -346,12 +360,14 @@ class ScenarioGeneration:
         Stopping rule (as the authors'): for the objective, worst - master <= tol * max(1, |master|);
         for a constraint, c'x - b <= tol * max(1, |b|).
 
-        ``oracle_options`` are passed to every ``worst_case`` call (e.g. ``method="exact"``).
+        ``oracle_options`` are passed to every ``worst_case`` call (e.g. ``method="exact"``). ``tol`` must be
+        finite and >= 0, ``max_iterations`` an integer >= 1 and ``time_limit`` (seconds) positive.
         """
         from tqdm.auto import tqdm
 
         from nnblocks.solve import SolveStatus, solve
 
+        _check_stopping(tol, max_iterations, time_limit)
         terms = self._terms()
         if not terms:
             raise ValueError("nothing uncertain declared: call set_uncertain_objective or add_uncertain_constraint")
