@@ -52,7 +52,6 @@ import math
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -67,7 +66,7 @@ from nnblocks.blocks.margin import TargetMargin
 from nnblocks.blocks.norms import NormBall
 from nnblocks.bounds import InputDomain, NetworkBounds, _layer_bounds, compute_bounds
 from nnblocks.network import Layer, Network
-from nnblocks.solve import SolveResult, SolveStatus, _check_available, model_size, solve
+from nnblocks.solve import SolveResult, SolveStatus, _check_available, _check_time_limit, model_size, solve
 
 __all__ = ["CONFIGS", "AdversarialResult", "arfj", "arfj_model", "fj", "fj_model"]
 
@@ -180,18 +179,6 @@ def _canonical_norm(norm: Any) -> int | str:
     if isinstance(norm, bool | np.bool_) or not isinstance(key, Hashable) or key not in table:
         raise ValueError(f"unknown norm {norm!r}: use 1, 2 or 'inf'")
     return table[key]
-
-
-def _check_time_limit(time_limit: Any) -> float | None:
-    """Seconds as a float; None (and inf) for no limit."""
-    if time_limit is None:
-        return None
-    if isinstance(time_limit, bool | np.bool_) or not isinstance(time_limit, Real):
-        raise TypeError(f"time_limit must be a number of seconds or None, got {time_limit!r}")
-    time_limit = float(time_limit)
-    if not time_limit > 0:
-        raise ValueError(f"time_limit must be positive (None for no limit), got {time_limit}")
-    return None if math.isinf(time_limit) else time_limit
 
 
 def _solver_name(solver: Any) -> str:

@@ -40,6 +40,7 @@ import scipy.sparse as sp
 
 from nnblocks.activations import PiecewiseLinear
 from nnblocks.network import Network
+from nnblocks.solve import _check_time_limit
 
 __all__ = ["InputDomain", "LayerBounds", "NetworkBounds", "compute_bounds"]
 
@@ -901,8 +902,7 @@ def _lp_tighten(
     out_rows = _output_rows(output_constraints, network.n_outputs)
     if int(passes) < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
-    if time_limit is not None and not time_limit > 0:
-        raise ValueError(f"time_limit must be positive, got {time_limit}")
+    time_limit = _check_time_limit(time_limit)
     # Without output constraints the first layer's interval is already the exact range over the domain
     # (up to the bisection of the L2 case), and a second pass reproduces the first.
     first = 0 if out_rows is not None else 1

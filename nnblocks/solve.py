@@ -517,6 +517,18 @@ def _check_highs_options(name: str, options: dict[str, Any]) -> None:
             )
 
 
+def _check_time_limit(time_limit: Any) -> float | None:
+    """A time limit in seconds: None (or inf) for none; anything else must be a positive number."""
+    if time_limit is None:
+        return None
+    if isinstance(time_limit, bool | np.bool_) or not isinstance(time_limit, int | float | np.integer | np.floating):
+        raise TypeError(f"time_limit must be a number of seconds or None, got {time_limit!r}")
+    value = float(time_limit)
+    if not value > 0:
+        raise ValueError(f"time_limit must be positive (None for no limit), got {time_limit}")
+    return None if math.isinf(value) else value
+
+
 _SCIP_PARAMS: frozenset[str] | None = None
 
 
@@ -614,8 +626,7 @@ def solve(
     TypeError
         If ``solver`` is neither None nor a string.
     """
-    if time_limit is not None and not time_limit > 0:
-        raise ValueError(f"time_limit must be positive, got {time_limit}")
+    time_limit = _check_time_limit(time_limit)
     if mip_gap is not None and not mip_gap >= 0:
         raise ValueError(f"mip_gap must be non-negative, got {mip_gap}")
     if threads is not None and int(threads) < 1:

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Property tests explore new random examples on every local run; under CI=true they draw a fixed sequence, so that
+# the result of a commit does not depend on the draw (a counterexample found locally is kept in .hypothesis/).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").lower() == "true":
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NNBLOCKS_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -116,7 +116,7 @@ def test_obj_with_the_default_tolerance_reaches_the_true_optimum():
     ({"tol": -1.0}, "tol must be finite and >= 0, got -1"),
     ({"max_iterations": 0}, "max_iterations must be >= 1, got 0"),
     ({"max_iterations": -3}, "max_iterations must be >= 1, got -3"),
-    ({"time_limit": 0.0}, "time_limit must be positive, got 0"),
+    ({"time_limit": 0.0}, r"time_limit must be positive \(None for no limit\), got 0"),
     ({"rhs": float("nan")}, "rhs must be a finite number, got nan"),
 ])
 def test_obj_refuses_parameters_that_would_give_a_wrong_answer(method, kw, match):

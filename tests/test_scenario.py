@@ -296,8 +296,8 @@ def test_constraint_threshold_and_complete_final_worst_case_at_the_iteration_lim
     ({"max_iterations": 0}, ValueError, "max_iterations must be >= 1, got 0"),
     ({"max_iterations": -3}, ValueError, "max_iterations must be >= 1, got -3"),
     ({"max_iterations": 2.5}, TypeError, "max_iterations must be an integer"),
-    ({"time_limit": 0}, ValueError, "time_limit must be positive, got 0"),
-    ({"time_limit": float("nan")}, ValueError, "time_limit must be positive, got nan"),
+    ({"time_limit": 0}, ValueError, r"time_limit must be positive \(None for no limit\), got 0"),
+    ({"time_limit": float("nan")}, ValueError, r"time_limit must be positive \(None for no limit\), got nan"),
 ])
 def test_stopping_parameters_that_would_end_the_loop_wrongly_are_refused(kw, error, match):
     m = _budget_model(2, 0.3)

@@ -33,6 +33,7 @@ import numpy as np
 from nnblocks.network import Network
 from nnblocks.robust import _patterns
 from nnblocks.robust.base import WorstCase
+from nnblocks.solve import _check_time_limit
 
 __all__ = ["NetworkUncertaintySet", "PatternSet"]
 
@@ -73,18 +74,6 @@ def _check_data(data: Any, n: int) -> np.ndarray:
         more = " ..." if rows.size > 5 else ""
         raise ValueError(f"data contains NaN or infinite values in {rows.size} row(s): {rows[:5].tolist()}{more}")
     return data
-
-
-def _check_time_limit(time_limit: Any) -> float | None:
-    if time_limit is None:
-        return None
-    try:
-        value = float(time_limit)
-    except (TypeError, ValueError):
-        raise TypeError(f"time_limit must be a number of seconds or None, got {time_limit!r}") from None
-    if not value > 0:
-        raise ValueError(f"time_limit must be positive, got {time_limit}")
-    return value
 
 
 def _check_tol(tol: Any) -> float:

@@ -41,6 +41,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from nnblocks.robust.base import WorstCase
+from nnblocks.solve import _check_time_limit
 
 __all__ = ["Termination", "IterationRecord", "ScenarioResult", "ScenarioGeneration"]
 
@@ -175,8 +176,7 @@ def _check_stopping(tol: Any, max_iterations: Any, time_limit: Any) -> None:
         raise TypeError(f"max_iterations must be an integer, got {type(max_iterations).__name__}")
     if max_iterations < 1:
         raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
-    if time_limit is not None and not time_limit > 0:
-        raise ValueError(f"time_limit must be positive, got {time_limit}")
+    _check_time_limit(time_limit)
 
 
 def _values(xs: list) -> np.ndarray:
