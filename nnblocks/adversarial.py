@@ -206,8 +206,8 @@ def _check_domain(domain: Any, n0: int) -> tuple[np.ndarray, np.ndarray]:
             a = np.asarray(v, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError(f"domain {name} bound must be a number or an array of numbers, got {v!r}") from None
-        if a.ndim == 0:
-            a = np.full(n0, float(a))
+        if a.size == 1:  # a scalar, also as a 1-element array: the same bound for every input
+            a = np.full(n0, float(a.reshape(-1)[0]))
         elif a.size == n0:
             a = a.reshape(-1).copy()
         else:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nnblocks._validate import integer
 from nnblocks.network import Network
 
 __all__ = ["ProbabilityFunction", "d_in", "d_osd", "softmax_probabilities", "accuracy", "evaluate", "Evaluation"]
@@ -37,7 +38,8 @@ def softmax_probabilities(network: Network, X: Any) -> np.ndarray:
 
 
 PROBABILITY_TOL = 1e-5
-"""Tolerance of the check that a probability function returns probabilities (entries >= 0, rows summing to 1)."""
+"""Tolerance of the check that a probability function returns probabilities (entries >= 0, rows summing to 1);
+for outputs of a low-precision float type, C times its machine epsilon when that is larger (C classes)."""
 
 
 def _probabilities(model: Network | ProbabilityFunction, X: np.ndarray) -> np.ndarray:
@@ -45,13 +47,18 @@ def _probabilities(model: Network | ProbabilityFunction, X: np.ndarray) -> np.nd
         return softmax_probabilities(model, X)
     if not callable(model):
         raise TypeError(f"expected a Network or a function returning probabilities, got {type(model).__name__}")
-    P = np.asarray(model(X), dtype=np.float64)
+    raw = np.asarray(model(X))
+    P = raw.astype(np.float64)
     if P.ndim != 2 or P.shape[0] != X.shape[0]:
         raise ValueError(f"probability function returned shape {P.shape} for {X.shape[0]} inputs; expected (m, C)")
     if not np.all(np.isfinite(P)):
         raise ValueError("probability function returned NaN or infinite values")
     sums = P.sum(axis=1)
-    if P.size and (P.min() < -PROBABILITY_TOL or np.abs(sums - 1.0).max() > PROBABILITY_TOL):
+    # a low-precision softmax (float16) rounds each of the C entries by up to its eps
+    tol = PROBABILITY_TOL
+    if raw.dtype.kind == "f":
+        tol = max(tol, P.shape[1] * float(np.finfo(raw.dtype).eps))
+    if P.size and (P.min() < -tol or np.abs(sums - 1.0).max() > tol):
         raise ValueError(
             f"probability function returned values that are not probabilities (smallest entry {P.min():.6g}, "
             f"row sums from {sums.min():.6g} to {sums.max():.6g}); expected entries >= 0 and rows summing to 1"
@@ -60,9 +67,10 @@ def _probabilities(model: Network | ProbabilityFunction, X: np.ndarray) -> np.nd
 
 
 def _class_index(value: Any, name: str) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be a class index (an integer), got {value!r}")
-    return int(value)
+    try:
+        return integer(value, name)
+    except TypeError:
+        raise ValueError(f"{name} must be a class index (an integer), got {value!r}") from None
 
 
 def d_in(network1: Network, network2: Network) -> float:

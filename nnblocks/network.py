@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -233,7 +233,7 @@ class Network:
             np.savez(fh, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> Network:
+    def load(cls, path: str | Path | BinaryIO) -> Network:
         """Read a network written by :meth:`save`.
 
         Raises ``ValueError`` naming the file for anything else: a file that is not an ``.npz`` archive, a
@@ -280,10 +280,14 @@ class Network:
         return to_onnx(self, path, dtype=dtype)
 
 
-def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
+def _read_npz(path: str | Path | BinaryIO) -> dict[str, np.ndarray]:
     """All arrays of the ``.npz`` archive at ``path``; ValueError naming the file when it cannot be read as one."""
-    with open(path, "rb") as fh:
-        is_zip = zipfile.is_zipfile(fh)
+    if hasattr(path, "read"):  # an open binary file (np.load reads those too)
+        is_zip = zipfile.is_zipfile(path)
+        path.seek(0)
+    else:
+        with open(path, "rb") as fh:
+            is_zip = zipfile.is_zipfile(fh)
     if not is_zip:
         raise ValueError(
             f"{path} is not an nnblocks network file: not an .npz (zip) archive, or a corrupt or truncated one"

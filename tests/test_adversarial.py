@@ -303,6 +303,8 @@ def test_time_limit_must_be_a_number_and_inf_means_no_limit():
         fj(nets[0], x_bar, t, time_limit="5")
     res = fj(nets[0], x_bar, t, time_limit=float("inf"))
     assert res.status == SolveStatus.OPTIMAL and res.verified
+    res = fj(nets[0], x_bar, t, time_limit=np.array(60.0))  # a 0-d array is a number
+    assert res.status == SolveStatus.OPTIMAL and res.verified
 
 
 def test_solver_must_be_an_available_solver_name():
@@ -335,6 +337,10 @@ def test_domain_must_be_a_pair_of_scalars_or_per_input_arrays():
         fj(nets[0], x_bar, t, domain=(0.0, 1.0, 2.0))
     with pytest.raises(ValueError, match="domain must be a pair"):
         arfj(nets, x_bar, t, domain=0.0)
+    # a 1-element array is a scalar bound, as in InputDomain
+    one = fj(nets[0], x_bar, t, domain=(np.zeros(1), [1.0]))
+    ref = fj(nets[0], x_bar, t, domain=(0.0, 1.0))
+    assert one.status == SolveStatus.OPTIMAL and one.objective == pytest.approx(ref.objective, rel=1e-6, abs=1e-9)
     # per-input arrays of the right length are fine
     res = fj(nets[0], x_bar, t, domain=(np.zeros(n0), np.ones(n0)))
     assert res.status == SolveStatus.OPTIMAL

@@ -150,6 +150,14 @@ def test_probability_functions_must_return_probabilities():
     # float32 rounding of a softmax is accepted
     p32 = np.array([0.1, 0.2, 0.7], dtype=np.float32)
     assert evaluate(np.zeros(1), [_constant(p32)], 0, 2).target_share == 1.0
+    # so is a float16 softmax over 10 classes (row sums off by up to about 10 eps16 = 1e-2)
+    logits = np.random.default_rng(0).normal(size=(200, 10))
+    p16 = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float16)
+    assert np.abs(p16.astype(np.float64).sum(axis=1) - 1.0).max() > 1e-5
+    assert d_osd(lambda _X: p16, lambda _X: p16, np.zeros((200, 1))) == 0.0
+    # but not values that are no probabilities in float16 either
+    with pytest.raises(ValueError, match="not probabilities"):
+        d_osd(N, _constant(np.array([0.5, 0.6], dtype=np.float16)), X)
 
 
 def test_evaluate_refuses_a_missing_or_non_finite_example():
@@ -164,7 +172,7 @@ def test_evaluate_refuses_a_missing_or_non_finite_example():
         evaluate(np.zeros(5), [net], 0, 1)
 
 
-@pytest.mark.parametrize("bad", [1.7, 1.0, "1", True, None])
+@pytest.mark.parametrize("bad", [1.7, "1", True, None, np.array([1, 2])])
 def test_evaluate_classes_must_be_integer_indices(bad):
     net = _random_network(np.random.default_rng(0))
     with pytest.raises(ValueError, match="target must be a class index \\(an integer\\)"):
@@ -172,6 +180,8 @@ def test_evaluate_classes_must_be_integer_indices(bad):
     with pytest.raises(ValueError, match="true must be a class index \\(an integer\\)"):
         evaluate(np.zeros(3), [net], bad, 0)
     ev = evaluate(np.zeros(3), [net], np.int64(0), np.int32(1))  # numpy integers are class indices
+    assert (ev.true, ev.target) == (0, 1)
+    ev = evaluate(np.zeros(3), [net], np.array(0), 1.0)  # so are 0-d arrays and integral floats
     assert (ev.true, ev.target) == (0, 1)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -228,6 +230,9 @@ def test_save_load_round_trip_keeps_named_activations(tmp_path):
         assert int(data["n_layers"]) == len(acts)
         assert str(data["kind1"]) == "LeakyReLU(alpha=0.3)"
         np.testing.assert_array_equal(data["W0"], net.layers[0].W)
+    # an open binary file is read as well
+    with open(tmp_path / "net.npz", "rb") as fh:
+        assert Network.load(io.BytesIO(fh.read())) == net
 
 
 @settings(max_examples=20, deadline=None)

@@ -305,3 +305,11 @@ def test_stopping_parameters_that_would_end_the_loop_wrongly_are_refused(kw, err
     sg.set_uncertain_objective(m.x, DiscreteUncertaintySet([[1.0, 2.0], [2.0, 1.0], [0.5, 0.5]]))
     with pytest.raises(error, match=match):
         sg.solve(progress=False, **kw)
+
+
+def test_stopping_parameters_may_be_numpy_scalars():
+    m = _budget_model(2, 0.3)
+    sg = ScenarioGeneration(m)
+    sg.set_uncertain_objective(m.x, DiscreteUncertaintySet([[1.0, 2.0], [2.0, 1.0], [0.5, 0.5]]))
+    res = sg.solve(progress=False, tol=np.array(1e-3), max_iterations=np.int64(50), time_limit=np.float32(60))
+    assert res.termination.value == "robust_optimal"

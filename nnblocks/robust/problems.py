@@ -261,42 +261,64 @@ def _cyclic_arcs(graph: Any, arcs: list[tuple[Any, Any, int]]) -> np.ndarray:
     return mask
 
 
-def _cost_lower_bounds(U: Any) -> tuple[np.ndarray | None, bool]:
-    """Lower bounds on the arc costs c in U the set can tell, and whether every bound is attained in U.
-
-    Discrete sets: the smallest cost of each arc over the scenarios (attained); network sets: the domain
-    box; Kernel sets: their ``lower`` box. Other sets: ``(None, False)``.
-    """
-    from nnblocks.robust.baselines import DiscreteUncertaintySet, KernelUncertaintySet
+def _cost_lower_bounds(U: Any) -> np.ndarray | None:
+    """Lower bounds on the arc costs c in U the set can tell: the domain box of network sets, the ``lower`` box
+    of Kernel sets; None for other sets (discrete sets are checked scenario by scenario)."""
+    from nnblocks.robust.baselines import KernelUncertaintySet
     from nnblocks.robust.network_set import NetworkUncertaintySet
 
-    if isinstance(U, DiscreteUncertaintySet):
-        return U.points.min(axis=0), True
     if isinstance(U, NetworkUncertaintySet):
-        return (None if U.domain is None else np.asarray(U.domain[0], dtype=float)), False
+        return None if U.domain is None else np.broadcast_to(np.asarray(U.domain[0], dtype=float), (int(U.dim),))
     if isinstance(U, KernelUncertaintySet):
-        return np.asarray(U.lower, dtype=float), False
-    return None, False
+        return np.broadcast_to(np.asarray(U.lower, dtype=float), (int(U.dim),))
+    return None
+
+
+def _negative_cycle(arcs: list[tuple[Any, Any, int]], cost: np.ndarray) -> list[Any] | None:
+    """The nodes of a directed cycle of negative total cost under ``cost`` (by arc index), or None.
+
+    Only arcs on cycles (tail and head strongly connected) matter; networkx's Bellman-Ford finds the cycle.
+    """
+    import networkx as nx
+
+    g = nx.DiGraph()
+    for u, v, j in arcs:  # parallel arcs: the cheapest one decides whether a cycle through (u, v) is negative
+        if not g.has_edge(u, v) or cost[j] < g[u][v]["c"]:
+            g.add_edge(u, v, c=float(cost[j]))
+    if not nx.negative_edge_cycle(g, weight="c"):
+        return None
+    root = object()  # a new node with an arc to every node reaches every cycle
+    g.add_edges_from(((root, v) for v in list(g.nodes)), c=0.0)
+    return nx.find_negative_cycle(g, root, weight="c")
 
 
 def _check_costs(U: Any, arcs: list[tuple[Any, Any, int]], cyclic: np.ndarray) -> bool:
-    """Refuse a set known to give an arc on a cycle a negative cost; True when such costs are known >= 0."""
-    lower, attained = _cost_lower_bounds(U)
+    """Refuse a discrete set with a scenario under which a cycle has negative cost (the flow formulation may
+    then take the cycle); True when every cycle is known to cost >= 0 for every c in U, so that cycles in an
+    optimal arc set can be left out at no cost."""
+    from nnblocks.robust.baselines import DiscreteUncertaintySet
+
+    if isinstance(U, DiscreteUncertaintySet):
+        points = U.points
+        for i in np.flatnonzero((points[:, cyclic] < 0).any(axis=1)):  # only scenarios with a negative cyclic arc
+            cycle = _negative_cycle(arcs, points[i])
+            if cycle is not None:
+                edges = list(zip(cycle[:-1], cycle[1:]))
+                total = sum(min(points[i, j] for a, b, j in arcs if (a, b) == e) for e in edges)
+                raise ValueError(
+                    f"scenario {int(i)} gives the cycle {' -> '.join(map(repr, cycle))} the cost {total:g} < 0: "
+                    f"the flow formulation models simple paths only when no cycle has a negative cost"
+                )
+        return True
+    lower = _cost_lower_bounds(U)
     if lower is None:
         return False
-    negative = cyclic & (lower < 0)
-    if not negative.any():
+    if not (cyclic & (lower < 0)).any():
         return True
-    if not attained:
+    if not np.all(np.isfinite(lower[cyclic])):
         return False
-    j = int(np.flatnonzero(negative)[0])
-    u, v = next((a, b) for a, b, k in arcs if k == j)
-    i = int(np.argmin(U.points[:, j]))
-    raise ValueError(
-        f"arc costs must be non-negative on arcs that lie on a cycle (the flow formulation models simple paths "
-        f"only then): scenario {i} gives arc {j} ({u!r} -> {v!r}) the cost {lower[j]:g}; "
-        f"{int(negative.sum())} arc(s) on cycles can have negative costs"
-    )
+    # c >= lower entry-wise: a cycle costs at least its cost under lower
+    return _negative_cycle(arcs, lower) is None
 
 
 def _drop_cycles(sol: RobustSolution, U: Any, path: list[int], extra: list[int], costs_nonnegative: bool,
@@ -345,10 +367,11 @@ def robust_shortest_path(graph: Any, U: Any, source: Any, sink: Any, method: str
     (otherwise cycles may pay off, see Section 4.2): give the set a non-negative domain. The cost of arc a is
     the coordinate c_j with j its ``index`` attribute (see :func:`path_arcs`).
 
-    A set known to give an arc on a cycle a negative cost (a scenario of a discrete set) is refused with a
-    ``ValueError``. An optimal arc set that contains cycles besides its s-t path is replaced by that path
-    when the set's lower bounds (domain box, ``lower``, scenarios) show the costs on cycles non-negative, or
-    when the path's fresh worst case is no worse; otherwise the solution's status is ``"not_a_path"`` and
+    A discrete set with a scenario under which a cycle has a negative total cost is refused with a
+    ``ValueError`` naming the scenario and the cycle (negative costs on single arcs are fine). An optimal arc
+    set that contains cycles besides its s-t path is replaced by that path when every cycle is known to cost
+    >= 0 (scenarios of a discrete set; the domain box or ``lower`` of other sets), or when the path's fresh
+    worst case is no worse; otherwise the solution's status is ``"not_a_path"`` and
     its message names the cycles' arcs. ``arcs`` and ``nodes`` describe the simple s-t path (``arcs`` holds
     all chosen arcs for ``"not_a_path"``).
     """
