@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -30,13 +31,16 @@ from pyomo.contrib.appsi.base import TerminationCondition as _AppsiTC
 from pyomo.contrib.solver.common.factory import SolverFactory as _NewFactory
 from pyomo.contrib.solver.common.results import SolutionStatus as _NewSolutionStatus
 from pyomo.contrib.solver.common.results import TerminationCondition as _NewTC
-from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+from pyomo.core.expr.visitor import identify_variables
 from pyomo.opt import ProblemFormat
 from pyomo.opt import SolverFactory as _LegacyFactory
 from pyomo.opt import TerminationCondition as _LegacyTC
 from pyomo.repn import generate_standard_repn
 from pyomo.solvers.plugins.solvers.direct_solver import DirectSolver
 from pyomo.solvers.plugins.solvers.persistent_solver import PersistentSolver
+
+from nnblocks._validate import real_number
 
 __all__ = [
     "ModelSize",
@@ -179,14 +183,47 @@ def model_size(model) -> ModelSize:
     return ModelSize(n_vars=n_vars, n_binaries=n_bin, n_integers=n_int, n_constraints=n_cons)
 
 
+def _mentions(expr, ids: set[int]) -> bool:
+    """True when a variable whose ``id`` is in ``ids`` occurs in ``expr`` (a LinearExpression is read without
+    an expression walk: its terms are variables, coefficient-variable monomials and constants)."""
+    if type(expr) is LinearExpression:
+        # a constant's id is no live variable's, so the terms can be looked up without sorting them out
+        return not ids.isdisjoint([id(a._args_[1] if type(a) is MonomialTermExpression else a) for a in expr.args])
+    if isinstance(expr, int | float):
+        return False
+    return any(id(v) in ids for v in identify_variables(expr, include_fixed=False))
+
+
+def _uses_integers(model) -> bool:
+    """True when an unfixed non-continuous variable occurs in an active constraint or objective of ``model``.
+
+    A declared integer variable that no active constraint or objective mentions (unused, or used only in
+    deactivated constraints) restricts nothing and leaves the model continuous. The expressions are only
+    searched when the model declares an unfixed integer variable, and the search stops at the first one found.
+    """
+    variables = model.component_data_objects(pyo.Var, descend_into=True)  # deactivated blocks too: any may be used
+    ints = {id(v) for v in variables if not v.fixed and not v.is_continuous()}
+    if not ints:
+        return False
+    for c in model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        if _mentions(c.body, ints):
+            return True
+    return any(
+        _mentions(o.expr, ints) for o in model.component_data_objects(pyo.Objective, active=True, descend_into=True)
+    )
+
+
 def problem_class(model) -> str:
     """Class of ``model``: "LP", "MILP", "QP", "MIQP", "QCP", "MIQCP" (or "NLP", "MINLP" beyond quadratic).
 
-    Integer means an unfixed non-continuous variable on an active block; "Q" means a quadratic objective,
-    "QC" a quadratic constraint (degrees are computed with fixed variables as constants, so a model whose
-    binaries are all fixed is continuous).
+    Integer means an unfixed non-continuous variable that occurs in an active constraint or objective (one
+    that none mentions restricts nothing, so it does not make the model integer); "Q" means a quadratic
+    objective, "QC" a quadratic constraint (degrees are computed with fixed variables as constants, so a model
+    whose binaries are all fixed is continuous). Linear constraints built as ``LinearExpression`` are read
+    without an expression walk, so the class of a model with tens of thousands of them takes a fraction of a
+    second.
     """
-    integer = any(not v.is_continuous() for v in _active_vars(model))
+    integer = _uses_integers(model)
     con_degree = 0
     for c in model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
         d = _degree(c.body)
@@ -489,6 +526,24 @@ def _nonconvex_objective(obj) -> bool:
 _HIGHS_TYPE_NAMES = {"kBool": "bool", "kInt": "int", "kDouble": "float", "kString": "str"}
 
 
+_HIGHS_CHECKER: Any = None
+_HIGHS_CHECKER_LOCK = threading.Lock()
+
+
+def _highs_checker() -> Any:
+    """The silent HiGHS instance that validates options, created on first use and kept: creating one costs
+    about half a millisecond, too much to pay on every solve of a loop over many small models."""
+    global _HIGHS_CHECKER
+    if _HIGHS_CHECKER is None:
+        import highspy
+
+        with capture_output(capture_fd=True):  # HiGHS prints a banner when an instance is created
+            check = highspy.Highs()
+        check.setOptionValue("output_flag", False)
+        _HIGHS_CHECKER = check
+    return _HIGHS_CHECKER
+
+
 def _check_highs_options(name: str, options: dict[str, Any]) -> None:
     """Raise ValueError for an option HiGHS does not know or a value it refuses (Pyomo's HiGHS interfaces pass
     options on without looking at HiGHS's answer, and HiGHS ignores both)."""
@@ -496,34 +551,38 @@ def _check_highs_options(name: str, options: dict[str, Any]) -> None:
         return
     import highspy
 
-    with capture_output(capture_fd=True):  # HiGHS prints a banner when an instance is created
-        check = highspy.Highs()
-    check.setOptionValue("output_flag", False)
-    for key, value in options.items():
-        status, kind = check.getOptionType(key)
-        if status != highspy.HighsStatus.kOk:
-            raise ValueError(
-                f"unknown HiGHS option {key!r} for solver {name!r}; solver options take HiGHS's own option names "
-                f"(e.g. 'presolve', 'mip_rel_gap', 'mip_max_nodes')"
-            )
+    with _HIGHS_CHECKER_LOCK:
+        check = _highs_checker()
         try:
-            accepted = check.setOptionValue(key, value) == highspy.HighsStatus.kOk
-        except TypeError:
-            accepted = False
-        if not accepted:
-            raise ValueError(
-                f"HiGHS option {key!r} does not accept {value!r} ({type(value).__name__}); expected a value of "
-                f"type {_HIGHS_TYPE_NAMES.get(kind.name, kind.name)} within the option's range or choices"
-            )
+            for key, value in options.items():
+                status, kind = check.getOptionType(key)
+                if status != highspy.HighsStatus.kOk:
+                    raise ValueError(
+                        f"unknown HiGHS option {key!r} for solver {name!r}; solver options take HiGHS's own option "
+                        f"names (e.g. 'presolve', 'mip_rel_gap', 'mip_max_nodes')"
+                    )
+                if key == "log_file":  # HiGHS opens the file when the option is set: only its type is checked
+                    accepted = isinstance(value, str)
+                else:
+                    try:
+                        accepted = check.setOptionValue(key, value) == highspy.HighsStatus.kOk
+                    except TypeError:
+                        accepted = False
+                if not accepted:
+                    raise ValueError(
+                        f"HiGHS option {key!r} does not accept {value!r} ({type(value).__name__}); expected a value "
+                        f"of type {_HIGHS_TYPE_NAMES.get(kind.name, kind.name)} within the option's range or choices"
+                    )
+        finally:  # the next check starts from HiGHS's defaults, silent
+            check.resetOptions()
+            check.setOptionValue("output_flag", False)
 
 
 def _check_time_limit(time_limit: Any) -> float | None:
     """A time limit in seconds: None (or inf) for none; anything else must be a positive number."""
     if time_limit is None:
         return None
-    if isinstance(time_limit, bool | np.bool_) or not isinstance(time_limit, int | float | np.integer | np.floating):
-        raise TypeError(f"time_limit must be a number of seconds or None, got {time_limit!r}")
-    value = float(time_limit)
+    value = real_number(time_limit, "time_limit")
     if not value > 0:
         raise ValueError(f"time_limit must be positive (None for no limit), got {time_limit}")
     return None if math.isinf(value) else value

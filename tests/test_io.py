@@ -269,6 +269,39 @@ def test_from_torch_names_a_custom_module_it_cannot_read():
         from_torch(nn.Sequential(MyConv(1, 1, 1)))
 
 
+def test_from_torch_refuses_torchscript_modules_and_names_the_ways_out():
+    """A scripted or traced module hides its layers behind TorchScript classes: it is refused by name (at the root
+    or nested), and the routes the message names (the original module with the same state_dict, or the
+    TorchScript-based ONNX exporter) give the network."""
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    example = torch.zeros(1, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted, traced = torch.jit.script(seq), torch.jit.trace(seq, example)
+        nested = nn.Sequential(nn.Linear(2, 4), torch.jit.script(nn.Linear(4, 2)))
+    cases = [(scripted, "scripted", "RecursiveScriptModule"), (traced, "traced", "TopLevelTracedModule")]
+    for module, how, kind in cases:
+        with pytest.raises(
+            UnsupportedOperationError, match=rf"'<root>' is a {how} TorchScript module \({kind}, .* of a Sequential\)"
+        ) as err:
+            from_torch(module)
+        assert err.value.op_type == kind and err.value.node == ""
+        assert "original module" in str(err.value) and "dynamo=False" in str(err.value)
+        rebuilt = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        rebuilt.load_state_dict(module.state_dict())
+        assert from_torch(rebuilt) == from_torch(seq)
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (example,), buf, dynamo=False)
+        X = np.random.default_rng(0).normal(size=(5, 4))
+        np.testing.assert_allclose(from_onnx(buf.getvalue()).forward(X), torch_out(seq, X), **F32)
+    with pytest.raises(UnsupportedOperationError, match=r"'1' is a scripted TorchScript module .* of a Linear") as err:
+        from_torch(nested)
+    assert err.value.node == "1" and "from_onnx" not in str(err.value)  # no exporter takes this mix
+
+
 def test_from_torch_single_linear_and_nan_weights():
     lin = nn.Linear(3, 2)
     assert from_torch(lin).layer_sizes == (3, 2)

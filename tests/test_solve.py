@@ -320,6 +320,40 @@ def test_unknown_highs_option_is_an_error(solver):
     assert pyo.value(m.o) == pytest.approx(6.75)
 
 
+def test_highs_options_are_checked_by_one_reused_instance(monkeypatch, tmp_path, capfd):
+    """The instance that checks HiGHS options is created once, starts every check from HiGHS's defaults and
+    silent, and does not open a log file."""
+    import importlib
+
+    solve_module = importlib.import_module("nnblocks.solve")  # the package's attribute `solve` is the function
+    created = []
+
+    class CountingHighs(highspy.Highs):
+        def __init__(self):
+            super().__init__()
+            created.append(self)
+
+    monkeypatch.setattr(highspy, "Highs", CountingHighs)
+    monkeypatch.setattr(solve_module, "_HIGHS_CHECKER", None)
+    check = solve_module._check_highs_options
+    for _ in range(3):
+        check("highs", {"presolve": "off", "mip_rel_gap": 0.5, "output_flag": True})
+    assert len(created) == 1
+    checker = created[0]
+    assert checker.getOptionValue("mip_rel_gap")[1] == pytest.approx(1e-4)  # HiGHS's default again
+    assert checker.getOptionValue("output_flag")[1] is False
+    capfd.readouterr()
+    with pytest.raises(ValueError, match=r"'presolve' does not accept 'sometimes'"):
+        check("highs", {"presolve": "sometimes"})
+    assert capfd.readouterr().out == ""  # refused silently
+    log = tmp_path / "highs.log"
+    check("highs", {"log_file": str(log)})
+    assert not log.exists()
+    with pytest.raises(ValueError, match=r"'log_file' does not accept 3 \(int\); expected a value of type str"):
+        check("highs", {"log_file": 3})
+    assert len(created) == 1
+
+
 @pytest.mark.parametrize("solver", ["scip_direct", "scip_persistent"])
 def test_unknown_scip_option_is_an_error(solver):
     """SCIP's own error does not name the parameter; solve does, before the model is handed over."""
@@ -453,7 +487,7 @@ def test_fixed_integers_and_deactivated_parts_do_not_count():
     m = lp_model()
     m.b = pyo.Block()
     m.b.z = pyo.Var(domain=pyo.Binary)
-    m.b.q = pyo.Constraint(expr=m.x**2 <= 1)
+    m.b.q = pyo.Constraint(expr=m.x**2 + m.b.z <= 1)
     assert problem_class(m) == "MIQCP"
     m.b.deactivate()
     assert problem_class(m) == "LP"
@@ -465,6 +499,85 @@ def test_fixed_integers_and_deactivated_parts_do_not_count():
     assert problem_class(m) == "LP"
     m.nl = pyo.Constraint(expr=pyo.exp(m.x) <= 3)
     assert problem_class(m) == "NLP"
+
+
+def _qp_with_binary(where):
+    """min (x - 1)^2 s.t. x >= 0.5, 0 <= x <= 10, with a binary y placed by ``where``: optimum 0 at x = 1."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, 10))
+    m.y = pyo.Var(domain=pyo.Binary)
+    m.c = pyo.Constraint(expr=m.x >= 0.5)
+    m.o = pyo.Objective(expr=(m.x - 1) ** 2)
+    if where == "deactivated constraint":
+        m.d = pyo.Constraint(expr=m.x + m.y >= 1)
+        m.d.deactivate()
+    elif where == "deactivated block":
+        m.b = pyo.Block()
+        m.b.d = pyo.Constraint(expr=m.x + m.y >= 1)
+        m.b.deactivate()
+    elif where == "active constraint":
+        m.d = pyo.Constraint(expr=m.x + m.y >= 1)
+    elif where == "objective":
+        m.o.set_value((m.x - 1) ** 2 + m.y)
+    return m
+
+
+@pytest.mark.parametrize("where", ["unused", "deactivated constraint", "deactivated block"])
+def test_an_integer_variable_no_active_part_mentions_leaves_the_model_continuous(where):
+    """An integer variable restricts nothing unless an active constraint or the objective mentions it: HiGHS
+    solves such a QP, and an LP with a stray binary keeps the LP default."""
+    m = _qp_with_binary(where)
+    assert problem_class(m) == "QP" and default_solver(m) == "highs"
+    r = solve(m, "highs").raise_for_status()
+    assert r.objective == pytest.approx(0.0, abs=1e-6) and m.x.value == pytest.approx(1.0, abs=1e-4)
+    lp = lp_model()
+    lp.z = pyo.Var(range(3), domain=pyo.Binary)
+    lp.k = pyo.Var(domain=pyo.Integers)
+    assert problem_class(lp) == "LP" and default_solver(lp) == "appsi_highs"
+    assert solve(lp).raise_for_status().objective == pytest.approx(8.0)
+
+
+@pytest.mark.parametrize("where", ["active constraint", "objective"])
+def test_an_integer_variable_in_an_active_part_makes_the_model_integer(where):
+    m = _qp_with_binary(where)
+    assert problem_class(m) == "MIQP"
+    with pytest.raises(SolverError, match="cannot solve this MIQP"):
+        solve(m, "highs")
+
+
+def test_an_integer_variable_declared_on_a_deactivated_block_counts_where_it_is_used():
+    """What counts is where a variable occurs, not where it is declared."""
+    m = _qp_with_binary("unused")
+    m.b = pyo.Block()
+    m.b.k = pyo.Var(domain=pyo.Integers, bounds=(0, 10))
+    m.b.deactivate()
+    m.e = pyo.Expression(expr=2 * m.b.k + 0.5)  # reached through a named expression
+    m.d = pyo.Constraint(expr=m.x == m.e)
+    assert problem_class(m) == "MIQP"
+    m.b.k.fix(0)
+    assert problem_class(m) == "QP"
+
+
+def test_problem_class_reads_linear_expressions_without_a_walk():
+    """Thousands of LinearExpression constraints with declared but unused binaries are classified quickly; the
+    same model with one used binary (in the last constraint) is a MILP."""
+    import time
+
+    from pyomo.core.expr.numeric_expr import LinearExpression
+
+    rng = np.random.default_rng(0)
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(1000), bounds=(0, 1))
+    m.z = pyo.Var(range(50), domain=pyo.Binary)
+    m.c = pyo.ConstraintList()
+    for row, coefs in zip(rng.integers(0, 1000, size=(5000, 10)), rng.normal(size=(5000, 10))):
+        m.c.add(LinearExpression(linear_coefs=list(coefs), linear_vars=[m.x[int(j)] for j in row]) <= 5)
+    m.o = pyo.Objective(expr=m.x[0])
+    start = time.perf_counter()
+    assert problem_class(m) == "LP"
+    assert time.perf_counter() - start < 2.0  # about 0.01 s; generous for a loaded machine
+    m.c.add(LinearExpression(linear_coefs=[1.0, 2.0], linear_vars=[m.x[0], m.z[49]]) <= 1)
+    assert problem_class(m) == "MILP"
 
 
 @pytest.mark.parametrize("cls", ["QP", "MIQP", "QCP", "MIQCP"])

@@ -14,10 +14,32 @@ from nnblocks.network import Network
 __all__ = ["from_torch"]
 
 
+def _refuse_torchscript(name: str, module: Any) -> None:
+    """Raise :class:`UnsupportedOperationError` when ``module`` is a TorchScript module (scripted or traced)."""
+    import torch
+
+    if not isinstance(module, torch.jit.ScriptModule):
+        return
+    how, call = ("traced", "trace") if isinstance(module, torch.jit.TracedModule) else ("scripted", "script")
+    kind = type(module).__name__
+    original = getattr(module, "original_name", None) or "module"
+    # the TorchScript-based ONNX exporter takes a TorchScript model, but neither exporter takes an nn.Module
+    # holding a TorchScript submodule
+    onnx = "" if name else ", or export it with torch.onnx.export(..., dynamo=False) and read the file with from_onnx"
+    raise UnsupportedOperationError(
+        f"module {name or '<root>'!r} is a {how} TorchScript module ({kind}, torch.jit.{call} of a {original}), "
+        f"whose layers cannot be read: pass the original module instead (the nn.Sequential before torch.jit.script "
+        f"or torch.jit.trace, or one rebuilt with load_state_dict(module.state_dict())){onnx}",
+        op_type=kind,
+        node=name,
+    )
+
+
 def _leaves(module: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     """The non-Sequential modules of ``module`` in execution order, with their qualified names."""
     import torch.nn as nn
 
+    _refuse_torchscript(prefix, module)  # its class hides the module's own: read nothing from it
     if isinstance(module, nn.Sequential):
         if type(module).forward is not nn.Sequential.forward:
             raise UnsupportedOperationError(
@@ -108,7 +130,10 @@ def from_torch(module: Any) -> Network:
         For any other module (named with its class and qualified name, e.g. ``Conv2d ('3.1')``), a custom
         module (an ``nn.Module`` subclass with its own ``forward``, whose computation cannot be read, including a
         subclass of a supported module), a ``Flatten`` that would merge the batch dimension or keep more than one
-        feature axis, a ``Sequential`` subclass with its own ``forward``, or a module without any ``Linear`` layer.
+        feature axis, a ``Sequential`` subclass with its own ``forward``, a module without any ``Linear`` layer, or
+        a TorchScript module (``torch.jit.script`` or ``torch.jit.trace``, also as a submodule): pass the original
+        ``nn.Sequential``, or export a TorchScript model with ``torch.onnx.export(..., dynamo=False)`` and read it
+        with :func:`~nnblocks.io.from_onnx` (PyTorch's default exporter does not take TorchScript modules).
     ValueError
         If the ``Linear`` shapes do not chain or a weight is not finite.
 
