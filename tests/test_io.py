@@ -269,6 +269,20 @@ def test_from_torch_names_a_custom_module_it_cannot_read():
         from_torch(nn.Sequential(MyConv(1, 1, 1)))
 
 
+def test_from_torch_reads_a_compiled_module_through_its_original():
+    """torch.compile wraps the module without changing its parameters or function (no compilation happens
+    until the wrapper is called)."""
+    import torch
+
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    net = from_torch(torch.compile(seq))
+    assert net == from_torch(seq)
+    nested = from_torch(torch.nn.Sequential(torch.compile(seq), torch.nn.ReLU()))
+    X = np.random.default_rng(0).uniform(size=(5, 3))
+    np.testing.assert_allclose(nested.forward(X), np.maximum(net.forward(X), 0.0), rtol=1e-12, atol=1e-12)
+
+
 def test_from_torch_refuses_torchscript_modules_and_names_the_ways_out():
     """A scripted or traced module hides its layers behind TorchScript classes: it is refused by name (at the root
     or nested), and the routes the message names (the original module with the same state_dict, or the

@@ -35,11 +35,20 @@ def _refuse_torchscript(name: str, module: Any) -> None:
     )
 
 
+def _uncompiled(module: Any) -> Any:
+    """The module that ``torch.compile`` wrapped (same parameters, same function), or ``module`` itself."""
+    # torch._dynamo.eval_frame.OptimizedModule, known by name: importing torch._dynamo takes seconds
+    while type(module).__name__ == "OptimizedModule" and hasattr(module, "_orig_mod"):
+        module = module._orig_mod
+    return module
+
+
 def _leaves(module: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     """The non-Sequential modules of ``module`` in execution order, with their qualified names."""
     import torch.nn as nn
 
     _refuse_torchscript(prefix, module)  # its class hides the module's own: read nothing from it
+    module = _uncompiled(module)
     if isinstance(module, nn.Sequential):
         if type(module).forward is not nn.Sequential.forward:
             raise UnsupportedOperationError(
@@ -110,7 +119,8 @@ def from_torch(module: Any) -> Network:
     Parameters
     ----------
     module:
-        An ``nn.Sequential`` (nested ``Sequential`` containers are flattened) of ``Linear`` (with or
+        An ``nn.Sequential`` (nested ``Sequential`` containers are flattened; a module wrapped by
+        ``torch.compile`` is read through its original module) of ``Linear`` (with or
         without bias), ``ReLU``, ``LeakyReLU``, ``Hardtanh``, ``ReLU6``, ``Hardsigmoid``, ``Flatten``
         (``start_dim=1, end_dim=-1``), ``Identity`` and ``Dropout``; or a single ``nn.Linear``.
 
