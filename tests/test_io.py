@@ -269,6 +269,8 @@ def test_from_torch_names_a_custom_module_it_cannot_read():
         from_torch(nn.Sequential(MyConv(1, 1, 1)))
 
 
+# importing torch._dynamo (torch.compile) warns about torch's own use of torch.jit.script_method
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_from_torch_reads_a_compiled_module_through_its_original():
     """torch.compile wraps the module without changing its parameters or function (no compilation happens
     until the wrapper is called)."""
