@@ -188,6 +188,7 @@ def incumbent(
     network of an ARFJ set).
     """
     start = time.perf_counter()
+    deadline = start + time_limit
     best = None
     # two ascent surrogates from x_bar, plus the given starts; the cheapest region found wins
     runs = [(0.1, None), (0.3, None)] + [(0.1, s) for s in (starts or [])]
@@ -197,10 +198,10 @@ def incumbent(
         if sol is not None and (best is None or sol[1] < best[0][1]):
             best = (sol, masks)
     for leak, x_start in runs:
-        if time.perf_counter() - start > time_limit:
+        if time.perf_counter() > deadline:
             break
         x0 = _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_output, leak=leak,
-                             x_start=x_start, deadline=start + time_limit)
+                             x_start=x_start, deadline=deadline)
         if x0 is None:
             continue
         x0 = _closest_on_segment(networks, x_bar, x0, target, gamma, kind, min_output)
@@ -213,12 +214,12 @@ def incumbent(
         return None
     (x, value, ids, duals), masks = best
     improved = True
-    while improved and n_lps < max_lps and time.perf_counter() - start < time_limit:
+    while improved and n_lps < max_lps and time.perf_counter() < deadline:
         improved = False
         # binding sign constraints, strongest dual first: flipping them may open a cheaper region
         order = np.argsort(duals)  # marginals are <= 0 for <= rows; most negative first
         for r in order:
-            if duals[r] > -1e-9 or n_lps >= max_lps or time.perf_counter() - start > time_limit:
+            if duals[r] > -1e-9 or n_lps >= max_lps or time.perf_counter() > deadline:
                 break
             i, k, j = ids[r]
             if k < 0:

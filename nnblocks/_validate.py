@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
 import numpy as np
 
-__all__ = ["integer", "real_number"]
+__all__ = ["integer", "nonnegative", "real_number"]
 
 
 def _not_a_scalar(value: Any) -> bool:
@@ -40,3 +41,12 @@ def integer(value: Any, name: str) -> int:
             return int(f)
     except (TypeError, ValueError, OverflowError):
         raise TypeError(f"{name} must be an integer, got {value!r}") from None
+
+
+def nonnegative(value: Any, name: str) -> float:
+    """``value`` as a finite float >= 0 (a tolerance): TypeError as :func:`real_number`, ValueError for NaN, inf
+    or a negative number (a NaN tolerance would accept everything)."""
+    number = real_number(value, name)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {number}")
+    return number

@@ -66,7 +66,15 @@ from nnblocks.blocks.margin import TargetMargin
 from nnblocks.blocks.norms import NormBall
 from nnblocks.bounds import InputDomain, NetworkBounds, _layer_bounds, compute_bounds
 from nnblocks.network import Layer, Network
-from nnblocks.solve import SolveResult, SolveStatus, _check_available, _check_time_limit, model_size, solve
+from nnblocks.solve import (
+    SolveResult,
+    SolveStatus,
+    _check_available,
+    _check_solver_type,
+    _check_time_limit,
+    model_size,
+    solve,
+)
 
 __all__ = ["CONFIGS", "AdversarialResult", "arfj", "arfj_model", "fj", "fj_model"]
 
@@ -185,9 +193,7 @@ def _solver_name(solver: Any) -> str:
     """The solver's name (default ``scip_direct``), checked to be a solver available here."""
     if solver is None:
         return "scip_direct"
-    if not isinstance(solver, str):
-        raise TypeError(f"solver must be a solver name (str) or None, got {solver!r}")
-    _check_available(solver)  # SolverNotAvailableError naming the available solvers
+    _check_available(_check_solver_type(solver))  # SolverNotAvailableError naming the available solvers
     return solver
 
 
@@ -545,10 +551,11 @@ def arfj_model(networks: Sequence[Network], x_bar: Any, target: int, gamma: floa
 DEFAULT_MIP_GAP = 1e-4
 
 
-def _run(prep: _Prepared, solver, time_limit, threads, tee, solver_options, start, mip_gap=None) -> AdversarialResult:
+def _run(prep: _Prepared, name: str, time_limit, threads, tee, solver_options, start,
+         mip_gap=None) -> AdversarialResult:
+    """Solve a prepared model with the solver ``name`` (already checked by :func:`_solver_name`)."""
     m = prep.model
     info = m._nnblocks_adv
-    name = _solver_name(solver)
     opts = dict(prep.solver_options) if name.startswith("scip") else {}
     opts.update(solver_options or {})
     size = model_size(m)

@@ -588,20 +588,20 @@ def _check_time_limit(time_limit: Any) -> float | None:
     return None if math.isinf(value) else value
 
 
-_SCIP_PARAMS: frozenset[str] | None = None
+@functools.cache
+def _scip_params() -> frozenset[str]:
+    """The names of SCIP's parameters."""
+    import pyscipopt
+
+    return frozenset(pyscipopt.Model().getParams())
 
 
 def _check_scip_options(name: str, options: dict[str, Any]) -> None:
     """Raise ValueError for a parameter SCIP does not have (SCIP's own error does not name it)."""
-    global _SCIP_PARAMS
     if not options or _family(name) != "scip":
         return
-    if _SCIP_PARAMS is None:
-        import pyscipopt
-
-        _SCIP_PARAMS = frozenset(pyscipopt.Model().getParams())
     for key in options:
-        if key not in _SCIP_PARAMS:
+        if key not in _scip_params():
             raise ValueError(
                 f"unknown SCIP parameter {key!r} for solver {name!r}; solver options take SCIP's own parameter "
                 f"names (e.g. 'limits/nodes', 'presolving/maxrounds', 'randomization/permutationseed')"

@@ -85,15 +85,15 @@ def _columns(M: np.ndarray, expected: int, path: Path, option: str, what: str) -
 
 def _check_options(solver: str, tol: float, time_limit: float | None) -> None:
     """Solver name, tolerance and time limit, checked before any data is read or solve started."""
-    from nnblocks.robust.scenario import _check_stopping
-    from nnblocks.solve import _check_available
+    from nnblocks._validate import nonnegative
+    from nnblocks.solve import _check_available, _check_time_limit
 
     with usage_errors("--solver"):
         _check_available(solver)
     with usage_errors("--tol"):
-        _check_stopping(tol, 1, None)
+        nonnegative(tol, "tol")
     with usage_errors("--time-limit"):
-        _check_stopping(0.0, 1, time_limit)
+        _check_time_limit(time_limit)
 
 
 def _network(spec: str, center: Path | None) -> tuple[Any, np.ndarray]:

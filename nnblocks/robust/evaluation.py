@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnblocks._validate import nonnegative
+
 __all__ = ["OutOfSample", "out_of_sample"]
 
 
@@ -65,8 +67,7 @@ def out_of_sample(x: np.ndarray, scenarios: np.ndarray, level: float = 0.9, rhs:
         raise ValueError(f"level must lie in [0, 1], got {level}")
     if rhs is not None and not np.isfinite(rhs):
         raise ValueError(f"rhs must be a finite number, got {rhs}")
-    if not (np.isfinite(atol) and atol >= 0):
-        raise ValueError(f"atol must be finite and >= 0, got {atol}")
+    nonnegative(atol, "atol")
     v = C @ x
     share = n_inf = None
     if rhs is not None:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from nnblocks._validate import nonnegative
 from nnblocks.network import Network
 from nnblocks.robust import _patterns
 from nnblocks.robust.base import WorstCase
@@ -74,16 +75,6 @@ def _check_data(data: Any, n: int) -> np.ndarray:
         more = " ..." if rows.size > 5 else ""
         raise ValueError(f"data contains NaN or infinite values in {rows.size} row(s): {rows[:5].tolist()}{more}")
     return data
-
-
-def _check_tol(tol: Any) -> float:
-    try:
-        value = float(tol)
-    except (TypeError, ValueError):
-        raise TypeError(f"tol must be a number, got {tol!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"tol must be finite and >= 0, got {tol}")
-    return value
 
 
 def _vector_norm(Y: np.ndarray, norm: int | str) -> np.ndarray:
@@ -392,7 +383,7 @@ class NetworkUncertaintySet:
         if not np.all(np.isfinite(x)):
             raise ValueError("x contains NaN or infinite entries")
         time_limit = _check_time_limit(time_limit)
-        tol = _check_tol(tol)
+        tol = nonnegative(tol, "tol")
         if method == "patterns":
             if solver is not None:
                 raise ValueError("the patterns method solves its convex problems with Clarabel; solver= is for 'exact'")

@@ -274,11 +274,9 @@ def _cost_lower_bounds(U: Any) -> np.ndarray | None:
     return None
 
 
-def _negative_cycle(arcs: list[tuple[Any, Any, int]], cost: np.ndarray) -> list[Any] | None:
-    """The nodes of a directed cycle of negative total cost under ``cost`` (by arc index), or None.
-
-    Only arcs on cycles (tail and head strongly connected) matter; networkx's Bellman-Ford finds the cycle.
-    """
+def _negative_cycle(arcs: list[tuple[Any, Any, int]], cost: np.ndarray) -> tuple[list[Any], float] | None:
+    """The nodes (first = last) and total cost of a directed cycle of negative cost under ``cost`` (by arc
+    index), or None; networkx's Bellman-Ford finds it."""
     import networkx as nx
 
     g = nx.DiGraph()
@@ -289,7 +287,8 @@ def _negative_cycle(arcs: list[tuple[Any, Any, int]], cost: np.ndarray) -> list[
         return None
     root = object()  # a new node with an arc to every node reaches every cycle
     g.add_edges_from(((root, v) for v in list(g.nodes)), c=0.0)
-    return nx.find_negative_cycle(g, root, weight="c")
+    cycle = nx.find_negative_cycle(g, root, weight="c")
+    return cycle, sum(g[u][v]["c"] for u, v in zip(cycle[:-1], cycle[1:]))
 
 
 def _check_costs(U: Any, arcs: list[tuple[Any, Any, int]], cyclic: np.ndarray) -> bool:
@@ -301,10 +300,9 @@ def _check_costs(U: Any, arcs: list[tuple[Any, Any, int]], cyclic: np.ndarray) -
     if isinstance(U, DiscreteUncertaintySet):
         points = U.points
         for i in np.flatnonzero((points[:, cyclic] < 0).any(axis=1)):  # only scenarios with a negative cyclic arc
-            cycle = _negative_cycle(arcs, points[i])
-            if cycle is not None:
-                edges = list(zip(cycle[:-1], cycle[1:]))
-                total = sum(min(points[i, j] for a, b, j in arcs if (a, b) == e) for e in edges)
+            found = _negative_cycle(arcs, points[i])
+            if found is not None:
+                cycle, total = found
                 raise ValueError(
                     f"scenario {int(i)} gives the cycle {' -> '.join(map(repr, cycle))} the cost {total:g} < 0: "
                     f"the flow formulation models simple paths only when no cycle has a negative cost"

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo
 
-from nnblocks._validate import integer, real_number
+from nnblocks._validate import integer, nonnegative
 from nnblocks.robust.base import WorstCase
 from nnblocks.solve import _check_time_limit
 
@@ -169,9 +169,7 @@ def _early(wc: WorstCase | None) -> bool:
 
 def _check_stopping(tol: Any, max_iterations: Any, time_limit: Any) -> None:
     """Refuse stopping parameters that would end the loop wrongly (a NaN tolerance accepts every scenario)."""
-    tol = real_number(tol, "tol")
-    if not (math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be finite and >= 0, got {tol}")
+    nonnegative(tol, "tol")
     max_iterations = integer(max_iterations, "max_iterations")
     if max_iterations < 1:
         raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
