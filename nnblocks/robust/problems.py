@@ -13,6 +13,7 @@ counterpart. The returned solution is always re-evaluated by a fresh ``U.worst_c
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,18 +206,40 @@ def path_arcs(graph: Any, index: str = "index") -> list[tuple[Any, Any, int]]:
     """(tail, head, cost index) for every arc of a networkx (Multi)DiGraph; parallel arcs stay distinct.
 
     The cost index is the arc's ``index`` attribute when every arc has one (it must be a permutation of
-    0..|A|-1), else the arcs' enumeration order.
+    0..|A|-1), else, when no arc has one, the arcs' enumeration order. A graph where only some arcs carry
+    the attribute is refused with a ``ValueError`` naming an arc without it.
     """
-    edges = list(graph.edges(data=True))
+    multi = graph.is_multigraph() if hasattr(graph, "is_multigraph") else False
+    edges = list(graph.edges(keys=True, data=True)) if multi else [(u, v, None, d) for u, v, d in
+                                                                    graph.edges(data=True)]
     if not edges:
         raise ValueError("the graph has no arcs")
-    if all(index in d for _, _, d in edges):
+    has = [index in d for _, _, _, d in edges]
+    if any(has) and not all(has):
+        u, v, key, _ = edges[has.index(False)]
+        arc = (u, v) if key is None else (u, v, key)
+        raise ValueError(f"arc attribute {index!r} is set on {sum(has)} of {len(edges)} arcs: arc {arc!r} has "
+                         f"none (give every arc one, or none)")
+    edges = [(u, v, d) for u, v, _, d in edges]
+    if all(has):
+        bad = next(((u, v, d[index]) for u, v, d in edges if not _is_integral(d[index])), None)
+        if bad is not None:
+            raise ValueError(f"arc attribute {index!r} must be an integer, arc {bad[:2]!r} has {bad[2]!r}")
         idx = [int(d[index]) for _, _, d in edges]
         if sorted(idx) != list(range(len(idx))):
             raise ValueError(f"arc attribute {index!r} must number the arcs 0..{len(idx) - 1} exactly once")
     else:
         idx = list(range(len(edges)))
     return [(u, v, j) for (u, v, _), j in zip(edges, idx)]
+
+
+def _is_integral(v: Any) -> bool:
+    """An integer (Python, numpy) or an integral finite float; not a bool or a string."""
+    if isinstance(v, bool | np.bool_):
+        return False
+    if isinstance(v, numbers.Integral):
+        return True
+    return isinstance(v, numbers.Real) and math.isfinite(float(v)) and float(v).is_integer()
 
 
 def _walk(arcs: list[tuple[Any, Any, int]], chosen: list[int], source: Any, sink: Any
