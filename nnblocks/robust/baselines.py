@@ -30,6 +30,7 @@ from nnblocks.robust.base import WorstCase
 __all__ = ["DiscreteUncertaintySet", "KernelUncertaintySet", "KernelFit"]
 
 _INF = float("inf")
+_UB_RTOL = 1e-6  # alpha_i >= (1 - _UB_RTOL) / (m nu) counts as at the upper bound of (7)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -191,13 +192,21 @@ def _unique_name(model: pyo.Block, base: str) -> str:
 # --------------------------------------------------------------------------------------------------------
 @dataclass
 class KernelFit:
-    """Statistics of solving the dual problem (7)."""
+    """Statistics of solving the dual problem (7).
+
+    ``n_boundary`` counts the boundary support vectors BSV (0 < alpha_i < 1/(m nu)). ``theta_rule`` says how
+    theta was set: ``"boundary"`` (min over BSV, as in (8)) or ``"kkt_midpoint"`` (no BSV: the midpoint of
+    ``theta_interval`` = [max_{alpha_i = 0} g_i, min_{alpha_i = 1/(m nu)} g_i], the values the KKT
+    conditions of (7) allow; g_i is the left side of (8) at c^i).
+    """
 
     status: str
     solver: str
     time: float
     n_support: int
     n_boundary: int
+    theta_rule: str = "boundary"
+    theta_interval: tuple[float, float] = (-_INF, _INF)
 
 
 class KernelUncertaintySet:
@@ -206,8 +215,9 @@ class KernelUncertaintySet:
         U = {c : sum_{i in SV} alpha_i ||Q(c - c^i)||_1 <= theta}
           = {c : exists v_i, -v_i <= Q(c - c^i) <= v_i (i in SV), sum_i alpha_i 1'v_i <= theta},
 
-    with theta = min_{i' in BSV} sum_{i in SV} alpha_i ||Q(c^{i'} - c^i)||_1, optionally intersected with a
-    box ``lower <= c <= upper`` (e.g. non-negative travel times).
+    with theta = min_{i' in BSV} sum_{i in SV} alpha_i ||Q(c^{i'} - c^i)||_1 (without boundary support
+    vectors, the midpoint of the interval the KKT conditions of (7) allow, see :meth:`fit`), optionally
+    intersected with a box ``lower <= c <= upper`` (e.g. non-negative travel times).
 
     Parameters
     ----------
@@ -255,8 +265,15 @@ class KernelUncertaintySet:
 
         ``solver="highs"`` solves (7) with HiGHS's QP solver (through highspy). For large nu (many
         alphas strictly between their bounds) HiGHS's active-set method can be slow: after
-        ``qp_time_limit`` seconds it hands over to Clarabel's interior point method (``fit_info.solver``
-        tells which one solved); ``solver="clarabel"`` uses Clarabel directly.
+        ``qp_time_limit`` seconds it hands over to Clarabel's interior point method, as it does when HiGHS
+        ends with any status other than optimal (``fit_info.solver`` tells which one solved);
+        ``solver="clarabel"`` uses Clarabel directly.
+
+        theta is min_{i' in BSV} sum_{i in SV} alpha_i ||Q(c^{i'} - c^i)||_1 as in (8). When no alpha_i lies
+        strictly between its bounds (BSV is empty, e.g. when m nu is an integer) theta is not pinned down
+        by (8); the KKT conditions of (7) still bound it, and theta is the midpoint of that interval (see
+        :class:`KernelFit`). Either way at least q m of the m training points lie in the set and at most
+        q m strictly inside it (up to the QP's tolerance).
 
         ``q`` is the target share of data inside the set (nu = 1 - q); give ``q`` or ``nu``. ``Q`` is the
         kernel's weighting matrix: ``"inverse_covariance"`` (the matrix in the authors' files),
@@ -306,22 +323,22 @@ class KernelUncertaintySet:
             raise ValueError("infeasible dual (7): 1/(m nu) * m < 1")
         alphas, used = None, solver
         if solver == "highs":
-            alphas = _svc_dual_highs(K, ub, qp_time_limit)
+            alphas, status = _svc_dual_highs(K, ub, qp_time_limit)
             if alphas is None:
-                used = "clarabel (after HiGHS's time limit)"
+                used = ("clarabel (after HiGHS's time limit)" if status == "Time limit reached"
+                        else f"clarabel (after HiGHS's status {status!r})")
         elif solver != "clarabel":
             raise ValueError(f"unknown QP solver {solver!r}: use 'highs' or 'clarabel'")
         if alphas is None:
             alphas = _svc_dual_clarabel(K, ub)
         sv = alphas > support_threshold
-        bsv = sv & (alphas < ub * (1.0 - 1e-6))
-        if not bsv.any():
-            raise RuntimeError("no boundary support vector (0 < alpha_i < 1/(m nu)): theta is undefined; "
-                               "change q/nu")
-        scores = (alphas[sv][None, :] * _l1_distances(V[bsv], V[sv])).sum(axis=1)
-        theta = float(scores.min())
+        at_ub = alphas >= ub * (1.0 - _UB_RTOL)
+        bsv = sv & ~at_ub
+        g = _l1_distances(V, V[sv]) @ alphas[sv]  # the left side of (8) at every c^i
+        theta, lo, hi = _svc_theta(g, ~sv, at_ub, bsv)
         info = KernelFit(status="optimal", solver=used, time=time.perf_counter() - t0, n_support=int(sv.sum()),
-                         n_boundary=int(bsv.sum()))
+                         n_boundary=int(bsv.sum()), theta_rule="boundary" if bsv.any() else "kkt_midpoint",
+                         theta_interval=(lo, hi))
         return cls(X, alphas, Qm, theta, support_threshold, lower, upper, info)
 
     @classmethod
@@ -480,20 +497,49 @@ class KernelUncertaintySet:
         return b
 
 
-def _svc_dual_highs(K: np.ndarray, ub: float, time_limit: float) -> np.ndarray | None:
-    """(7) with HiGHS: min alpha'K alpha s.t. sum alpha = 1, 0 <= alpha <= ub; None at the time limit."""
+def _svc_theta(g: np.ndarray, at_zero: np.ndarray, at_ub: np.ndarray, bsv: np.ndarray
+               ) -> tuple[float, float, float]:
+    """theta of (8) and the interval [theta_lo, theta_hi] the KKT conditions of (7) allow for it.
+
+    With g_i = sum_{j in SV} alpha_j ||Q(c^i - c^j)||_1 (half the squared feature-space distance of c^i to
+    the centre, up to a constant), the KKT conditions of (7) read g_i <= theta if alpha_i = 0,
+    g_i = theta if 0 < alpha_i < 1/(m nu) (i in BSV) and g_i >= theta if alpha_i = 1/(m nu); so
+    theta_lo = max_{alpha_i = 0} g_i <= theta <= theta_hi = min_{alpha_i = 1/(m nu)} g_i (an empty max is
+    -inf, an empty min +inf). With boundary support vectors theta = min_{i' in BSV} g_{i'} as in (8), kept
+    inside the interval against solver round-off; without any (every alpha at a bound, as when m nu is an
+    integer) theta is the interval's midpoint, or its finite end when one side is empty (nu = 1: every
+    alpha_i = 1/m).
+    """
+    lo = float(g[at_zero].max()) if at_zero.any() else -_INF
+    hi = float(g[at_ub].min()) if at_ub.any() else _INF
+    if bsv.any():
+        theta = float(g[bsv].min())
+        if lo <= hi:
+            theta = min(max(theta, lo), hi)
+    elif np.isfinite(lo) and np.isfinite(hi):
+        theta = 0.5 * (lo + hi)
+    else:
+        theta = hi if np.isfinite(hi) else lo
+    return theta, lo, hi
+
+
+def _svc_dual_highs(K: np.ndarray, ub: float, time_limit: float) -> tuple[np.ndarray | None, str]:
+    """(7) with HiGHS: min alpha'K alpha s.t. sum alpha = 1, 0 <= alpha <= ub, and HiGHS's model status;
+    alpha is None unless the status is optimal (a time or iteration limit, or a solve error HiGHS's QP
+    solver occasionally reports on well-posed instances)."""
     m = K.shape[0]
     h = _highs_solver()
     h.setOptionValue("time_limit", float(time_limit))
+    # the active-set method needs about m iterations (at most 1.6 m measured on random data); on nearly
+    # singular K (e.g. one-dimensional data) it can cycle until the time limit, so it stops far earlier
+    h.setOptionValue("qp_iteration_limit", 20 * m + 1000)
     _pass_lp(h, np.zeros(m), sp.csc_matrix(np.ones((1, m))), np.ones(1), np.ones(1), np.zeros(m),
              np.full(m, ub), hessian=2.0 * K)
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
-    if status == "Time limit reached":
-        return None
     if status != "Optimal":
-        raise RuntimeError(f"HiGHS did not solve the SVC dual problem (7): status {status!r}")
-    return np.clip(np.asarray(h.getSolution().col_value, dtype=float), 0.0, ub)
+        return None, status
+    return np.clip(np.asarray(h.getSolution().col_value, dtype=float), 0.0, ub), status
 
 
 def _svc_dual_clarabel(K: np.ndarray, ub: float) -> np.ndarray:
