@@ -8,8 +8,9 @@ Nothing here is a ready-made builder: the model is ordinary Pyomo, and nnblocks 
   FJ model), and a second ball ||x - x_bar||_inf <= 0.3 as a constraint,
 - ``TargetMargin``: y_target >= y_j + gamma for every other class j.
 
-The model is solved with two solvers by name, both answers are checked with a forward pass in float64,
-and the model is exported to .lp and .mps.
+The model is solved with two solvers by name (each with a 60 s limit; the status of each solve is printed),
+both answers are checked with a forward pass in float64, and the model is exported to ``model.lp`` and
+``model.mps`` in ``--out`` (default: the current directory).
 
     python examples/own_model.py [--out DIR]
 """
@@ -17,7 +18,6 @@ and the model is exported to .lp and .mps.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,7 @@ def check(net: Network, x: np.ndarray, x_bar: np.ndarray, target: int, tol: floa
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=None, help="directory for model.lp / model.mps (default: temp)")
+    ap.add_argument("--out", type=Path, default=Path("."), help="directory for model.lp / model.mps (default: .)")
     args = ap.parse_args()
 
     net = small_classifier()
@@ -90,7 +90,8 @@ def main() -> None:
     a, b = objectives.values()
     assert abs(a - b) <= 1e-5 * max(1.0, abs(a)), f"the solvers disagree: {objectives}"
 
-    out = args.out or Path(tempfile.mkdtemp(prefix="nnblocks_"))
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     for suffix in (".lp", ".mps"):
         path = write(m, out / f"model{suffix}")
         print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")

@@ -1,6 +1,10 @@
-"""From raw scenario data to robust solutions (the tutorial of docs/robust.md); writes the pictures to docs/img/.
+"""From raw scenario data to robust solutions (the tutorial of docs/robust.md).
 
-    python examples/robust_tutorial.py [--out docs/img] [--epochs 1000]
+Prints the status of every solve and writes ``robust_level_sets.png``, ``robust_oos.png`` and
+``robust_path.png`` to ``--out`` (default: the current directory; ``--out docs/img`` refreshes the pictures
+of the documentation):
+
+    python examples/robust_tutorial.py [--out DIR] [--epochs 1000]
 
 Needs the torch extra (for training the one-class network) and matplotlib.
 """
@@ -34,8 +38,8 @@ from nnblocks.train.one_class import one_class  # noqa: E402
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "img")
-    p.add_argument("--epochs", type=int, default=1000)
+    p.add_argument("--out", type=Path, default=Path("."), help="directory for the pictures (default: .)")
+    p.add_argument("--epochs", type=int, default=1000, help="training epochs of the one-class network")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 

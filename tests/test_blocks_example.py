@@ -19,3 +19,12 @@ def test_own_model_example_runs_and_exports(tmp_path, monkeypatch, capsys):
     assert "scip_direct" in out and "highs" in out
     assert (tmp_path / "model.lp").stat().st_size > 0
     assert (tmp_path / "model.mps").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_own_model_example_exports_into_the_current_directory_by_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(EXAMPLE)])
+    runpy.run_path(str(EXAMPLE), run_name="__main__")
+    assert (tmp_path / "model.lp").stat().st_size > 0
+    assert (tmp_path / "model.mps").stat().st_size > 0
