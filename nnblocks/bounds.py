@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from nnblocks._highs import new_highs
+from nnblocks._results import AsDict
 from nnblocks.activations import PiecewiseLinear
 from nnblocks.network import Network
 from nnblocks.solve import _check_time_limit
@@ -198,7 +200,7 @@ def _as_domain(domain: Any, n: int) -> InputDomain:
 # results
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class LayerBounds:
+class LayerBounds(AsDict):
     """Bounds of one layer: pre-activation a^k in [lower, upper], post-activation h^k in [post_lower, post_upper].
 
     ``first_piece`` / ``last_piece``: the range of activation pieces whose closed interval
@@ -252,7 +254,7 @@ class LayerBounds:
 
 
 @dataclass(frozen=True, eq=False)
-class NetworkBounds:
+class NetworkBounds(AsDict):
     """Bounds of every layer (``layers[k-1]`` is layer k), the method used and the wall-clock time (s).
 
     ``complete`` is False when a ``time_limit`` stopped LP tightening early (the bounds are sound but
@@ -766,8 +768,7 @@ class _LayerLP:
 
     def _build_highs(self) -> None:
         hs = self._highspy
-        h = hs.Highs()
-        h.silent()
+        h = new_highs()  # silent, banner included
         h.setOptionValue("presolve", "off")  # keeps the basis for warm starts; presolve also slowed IPM 25x here
         if self.A.nnz <= _IPM_NNZ:
             # dual simplex, warm-started from the previous basis after each change of objective

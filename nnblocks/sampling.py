@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from nnblocks._results import AsDict
 from nnblocks.metrics import ProbabilityFunction, d_osd
 from nnblocks.network import Network
 
@@ -66,12 +67,13 @@ def inner(
 
 
 @dataclass
-class OuterSample:
+class OuterSample(AsDict, exclude=("networks",)):
     """Result of :func:`outer`.
 
     ``networks`` are the accepted networks in the order they were trained, ``distances`` their d_osd to the
     reference and ``seeds`` the seeds they were trained with; ``tries`` counts the training runs evaluated,
-    ``acceptances`` the accepted ones; ``tried_seeds`` and ``tried_distances`` cover every try.
+    ``acceptances`` the accepted ones; ``tried_seeds`` and ``tried_distances`` cover every try. ``as_dict()``
+    leaves the networks out (:func:`nnblocks.io.save_network` writes them).
     """
 
     networks: list[Network]

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo  # registers the solver plugins: must precede the factories below
 from pyomo.common.log import LoggingIntercept
-from pyomo.common.tee import capture_output
 from pyomo.contrib.appsi.base import SolverFactory as _AppsiFactory
 from pyomo.contrib.appsi.base import TerminationCondition as _AppsiTC
 from pyomo.contrib.solver.common.factory import SolverFactory as _NewFactory
@@ -40,6 +39,8 @@ from pyomo.repn import generate_standard_repn
 from pyomo.solvers.plugins.solvers.direct_solver import DirectSolver
 from pyomo.solvers.plugins.solvers.persistent_solver import PersistentSolver
 
+from nnblocks._highs import new_highs
+from nnblocks._results import AsDict
 from nnblocks._validate import real_number
 
 __all__ = [
@@ -89,7 +90,7 @@ class SolverNotAvailableError(SolverError):
 
 
 @dataclass
-class SolveResult:
+class SolveResult(AsDict, exclude=("raw",)):
     """Solver-independent result of :func:`solve`.
 
     Attributes
@@ -111,7 +112,7 @@ class SolveResult:
     termination : str
         The solver interface's own termination condition, for diagnostics.
     raw : Any
-        The raw results object of the Pyomo interface.
+        The raw results object of the Pyomo interface (left out of ``as_dict()``).
     """
 
     status: SolveStatus
@@ -142,7 +143,7 @@ class SolveResult:
 
 
 @dataclass(frozen=True)
-class ModelSize:
+class ModelSize(AsDict):
     """Counts over the active part of a model (fixed variables excluded)."""
 
     n_vars: int
@@ -535,12 +536,7 @@ def _highs_checker() -> Any:
     about half a millisecond, too much to pay on every solve of a loop over many small models."""
     global _HIGHS_CHECKER
     if _HIGHS_CHECKER is None:
-        import highspy
-
-        with capture_output(capture_fd=True):  # HiGHS prints a banner when an instance is created
-            check = highspy.Highs()
-        check.setOptionValue("output_flag", False)
-        _HIGHS_CHECKER = check
+        _HIGHS_CHECKER = new_highs()
     return _HIGHS_CHECKER
 
 

@@ -12,11 +12,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from nnblocks._results import AsDict
+
 __all__ = ["WorstCase", "UncertaintySet"]
 
 
 @dataclass
-class WorstCase:
+class WorstCase(AsDict):
     """Result of the adversarial problem max_{c in U} c'x.
 
     Attributes

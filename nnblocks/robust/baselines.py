@@ -25,6 +25,8 @@ import numpy as np
 import pyomo.environ as pyo
 import scipy.sparse as sp
 
+from nnblocks._highs import new_highs
+from nnblocks._results import AsDict
 from nnblocks.robust.base import WorstCase
 
 __all__ = ["DiscreteUncertaintySet", "KernelUncertaintySet", "KernelFit"]
@@ -68,11 +70,7 @@ def _expr_list(model_x: Any, dim: int) -> list:
 
 
 def _highs_solver() -> Any:
-    import highspy
-
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    return h
+    return new_highs()
 
 
 def _pass_lp(h: Any, cost: np.ndarray, A: sp.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
@@ -191,7 +189,7 @@ def _unique_name(model: pyo.Block, base: str) -> str:
 # Kernel (support vector clustering)
 # --------------------------------------------------------------------------------------------------------
 @dataclass
-class KernelFit:
+class KernelFit(AsDict):
     """Statistics of solving the dual problem (7).
 
     ``n_boundary`` counts the boundary support vectors BSV (0 < alpha_i < 1/(m nu)). ``theta_rule`` says how

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from nnblocks._results import AsDict
 from nnblocks._validate import nonnegative
 from nnblocks.network import Network
 from nnblocks.robust import _patterns
@@ -86,7 +87,7 @@ def _vector_norm(Y: np.ndarray, norm: int | str) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class PatternSet:
+class PatternSet(AsDict):
     """Distinct activation patterns of some points: ``pieces`` (P x neurons of multi-piece layers),
     ``representatives`` (one point per pattern, the one with the smallest radius) and ``counts``."""
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo
 
+from nnblocks._results import AsDict
 from nnblocks.robust.base import WorstCase
 from nnblocks.robust.scenario import ScenarioGeneration, ScenarioResult, Termination, _check_stopping
 
@@ -30,7 +31,7 @@ NOT_A_PATH = "not_a_path"
 
 
 @dataclass
-class RobustSolution:
+class RobustSolution(AsDict):
     """A robust solution of one of the builders.
 
     Attributes

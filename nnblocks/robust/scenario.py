@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo
 
+from nnblocks._results import AsDict
 from nnblocks._validate import integer, nonnegative
 from nnblocks.robust.base import WorstCase
 from nnblocks.solve import _check_time_limit
@@ -67,7 +68,7 @@ class Termination(StrEnum):
 
 
 @dataclass
-class IterationRecord:
+class IterationRecord(AsDict):
     """One round: master value, the worst case of every uncertain term and the times."""
 
     iteration: int
@@ -80,7 +81,7 @@ class IterationRecord:
 
 
 @dataclass
-class ScenarioResult:
+class ScenarioResult(AsDict):
     """Outcome of :meth:`ScenarioGeneration.solve`.
 
     Attributes
