@@ -43,7 +43,8 @@ output layer), the difference margin x_t >= x_j + gamma otherwise. Both configur
 target output to be at least ``min_output`` > 0: with all outputs 0 the ratio margin holds trivially
 although no class wins.
 
-Every returned example is checked by a float64 forward pass of every network (``verified``).
+Every returned example is checked by a float64 forward pass of every network (``verified``; for gamma = 0 a
+tie counts for the target); an example that fails the check is never reported as OPTIMAL, FEASIBLE or TIME_LIMIT.
 """
 
 from __future__ import annotations
@@ -96,8 +97,14 @@ class AdversarialResult:
     distance : float or None
         ||x_adv - x̄|| in the model's norm, recomputed in float64.
     status : SolveStatus
-        OPTIMAL, INFEASIBLE (no example within the domain / ``max_distance``), TIME_LIMIT (with an example),
-        TIME_LIMIT_NO_SOLUTION, ...
+        OPTIMAL (proven, within ``mip_gap``), FEASIBLE (a verified example without a proof of optimality, e.g.
+        the primal heuristic's when the solver's example failed the check), INFEASIBLE (no example within the
+        domain / ``max_distance``), TIME_LIMIT (the time limit was hit; a verified example),
+        TIME_LIMIT_NO_SOLUTION (the time limit was hit before any verified example), ERROR (the solver failed,
+        or its example fails the float64 check even after polishing: ``x_adv`` is then that unverified example,
+        for inspection, and ``message`` says by how much it misses), or another status of the solver
+        (ITERATION_LIMIT, ...). Every status other than ERROR that comes with an ``x_adv`` comes with
+        ``verified=True``.
     objective, bound, gap : float or None
         Solver objective (the distance; for norm 2 its square), best proven bound and relative gap.
     time : float
@@ -109,8 +116,9 @@ class AdversarialResult:
     n_vars, n_binaries, n_constraints : int
         Size of the model handed to the solver.
     verified : bool
-        A float64 forward pass of every network confirms that the target output is at least ``min_output``
-        and beats every other output with the margin, up to ``VERIFY_TOL``.
+        A float64 forward pass of every network confirms the margin: y_t >= (1 + gamma) y_j (ratio; and
+        y_t >= ``min_output``) or y_t >= y_j + gamma (difference) for every j != t, each up to
+        ``VERIFY_TOL`` * max(1, max_j |y_j|). For gamma = 0 a tie counts for the target.
     certificate : bool
         True when the solver proved that no adversarial example exists within ``max_distance``.
     margins : ndarray
@@ -119,6 +127,9 @@ class AdversarialResult:
         Per network, the output vector at x_adv (n_networks x n_K).
     n_networks_model : int
         Networks in the solved model (ARFJ by scenario generation may need fewer than the whole set).
+    message : str
+        What happened when the status is not simply the solver's (a fallback to the heuristic's example, an
+        example that failed the check, why scenario generation stopped); empty otherwise.
     """
 
     x_adv: np.ndarray | None
@@ -147,6 +158,7 @@ class AdversarialResult:
     margins: np.ndarray = field(default_factory=lambda: np.empty(0))
     outputs: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     n_networks_model: int = 1
+    message: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the example itself)."""
@@ -174,6 +186,7 @@ class AdversarialResult:
             "max_distance": self.max_distance,
             "heuristic_distance": self.heuristic_distance,
             "n_networks_model": self.n_networks_model,
+            "message": self.message,
         }
 
 
@@ -332,18 +345,37 @@ def _logit_network(net: Network) -> Network:
     return Network(list(net.layers[:-1]) + [Layer(last.W, last.b, Identity())])
 
 
-def _verify(networks, x, target, gamma, kind, min_output) -> tuple[bool, np.ndarray, np.ndarray]:
+def _check_margins(networks, x, target, gamma, kind, min_output) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per network: does the float64 forward pass y = N(x) meet the margin (bool), its smallest slack, and y.
+
+    Network i passes when every slack is at least -VERIFY_TOL * max(1, max_j |y_j|):
+
+    - ratio margin: y_t - (1 + gamma) y_j for every j != t, and y_t - min_output (and y_t > 0);
+    - difference margin: y_t - y_j - gamma for every j != t.
+
+    For gamma = 0 this is y_t >= y_j for every j != t within the tolerance: a tie counts for the target
+    (no argmax test, which would let the order of equal outputs decide). The MILP's rows are the same
+    inequalities with slack >= 0 up to the solver's feasibility tolerance (1e-6 for SCIP, 1e-7 for HiGHS),
+    which the scaled tolerance here accepts.
+    """
     Y = np.vstack([np.asarray(net.forward(x), dtype=np.float64).reshape(-1) for net in networks])
     yt = Y[:, target]
     others = np.delete(Y, target, axis=1)
     scale = np.maximum(1.0, np.abs(Y).max(axis=1))
     if kind == "ratio":
-        slack = np.minimum((yt[:, None] - (1 + gamma) * others).min(axis=1), yt - min_output)
+        slack = np.minimum((yt[:, None] - (1 + gamma) * others).min(axis=1, initial=np.inf), yt - min_output)
     else:
-        slack = (yt[:, None] - others - gamma).min(axis=1)
-    wins = np.argmax(Y, axis=1) == target
-    ok = bool(np.all(slack >= -VERIFY_TOL * scale) and np.all(wins) and (kind != "ratio" or np.all(yt > 0)))
-    return ok, slack, Y
+        slack = (yt[:, None] - others - gamma).min(axis=1, initial=np.inf)
+    passed = slack >= -VERIFY_TOL * scale
+    if kind == "ratio":
+        passed &= yt > 0
+    return passed, slack, Y
+
+
+def _verify(networks, x, target, gamma, kind, min_output) -> tuple[bool, np.ndarray, np.ndarray]:
+    """(every network passes :func:`_check_margins`, slack per network, outputs per network)."""
+    passed, slack, Y = _check_margins(networks, x, target, gamma, kind, min_output)
+    return bool(np.all(passed)), slack, Y
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -565,18 +597,20 @@ def _run(prep: _Prepared, name: str, time_limit, threads, tee, solver_options, s
     if mip_gap is None and info["config"] == "default":
         mip_gap = DEFAULT_MIP_GAP
     lb, inc0 = prep.lower_bound, prep.incumbent if prep.cutoff else None
-    closed = lb is not None and inc0 is not None and inc0.distance - lb <= (mip_gap or 0.0) * inc0.distance
+    lb0 = 0.0 if lb is None else max(lb, 0.0)  # a distance is >= 0: x_bar itself (distance 0) needs no MILP
+    closed = inc0 is not None and inc0.distance - lb0 <= (mip_gap or 0.0) * inc0.distance
     if closed:
         # the heuristic's example is within mip_gap of a proven lower bound: optimal without a MILP solve
-        res = SolveResult(SolveStatus.OPTIMAL, inc0.distance, lb, (inc0.distance - lb) / max(inc0.distance, 1e-10),
-                          0.0, name, 0, "closed by the lower bound", None, False)
+        res = SolveResult(SolveStatus.OPTIMAL, inc0.distance, lb0,
+                          (inc0.distance - lb0) / max(inc0.distance, 1e-10), 0.0, name, 0, "closed by the lower bound",
+                          None, False)
     else:
         if lb is not None and name.startswith("scip"):
             # stop as soon as a solution within mip_gap of the proven lower bound is found (a constraint
             # distance >= lb would make every node LP degenerate and blind the branching)
             opts.setdefault("limits/primal", lb * (1 + (mip_gap or 0.0)))
         res = solve(m, solver=name, time_limit=remaining, mip_gap=mip_gap, threads=threads, tee=tee, **opts)
-    status = res.status
+    status, message = res.status, ""
     x = None
     objective, bound, gap = res.objective, res.bound, res.gap
     if closed:
@@ -588,6 +622,9 @@ def _run(prep: _Prepared, name: str, time_limit, threads, tee, solver_options, s
         if status in (SolveStatus.TIME_LIMIT_NO_SOLUTION, SolveStatus.INFEASIBLE, SolveStatus.ERROR,
                       SolveStatus.INFEASIBLE_OR_UNBOUNDED) or x is None:
             # the cutoff made the model numerically empty or time ran out: the heuristic example stands
+            if status != SolveStatus.TIME_LIMIT_NO_SOLUTION:
+                message = (f"the solver ended with status {status.value} although the primal heuristic's example "
+                           f"is feasible; that example is returned, without a proof of optimality")
             status = SolveStatus.TIME_LIMIT if status == SolveStatus.TIME_LIMIT_NO_SOLUTION else SolveStatus.FEASIBLE
             x = inc.x.copy()
             objective = inc.distance
@@ -598,7 +635,7 @@ def _run(prep: _Prepared, name: str, time_limit, threads, tee, solver_options, s
             gap = None if bound is None else max(0.0, objective - bound) / max(abs(objective), 1e-10)
     if (lb is not None and x is not None and objective is not None
             and objective <= lb * (1 + (mip_gap or 0.0)) * (1 + 1e-9) + 1e-12):
-        status = SolveStatus.OPTIMAL  # within mip_gap of the proven lower bound
+        status, message = SolveStatus.OPTIMAL, ""  # within mip_gap of the proven lower bound
         bound = lb if bound is None else max(bound, lb)
         gap = max(0.0, objective - bound) / max(abs(objective), 1e-10)
     certificate = status == SolveStatus.INFEASIBLE and info["max_distance"] is not None
@@ -619,6 +656,24 @@ def _run(prep: _Prepared, name: str, time_limit, threads, tee, solver_options, s
                 if ok:
                     x, verified, slack, Y = xp, ok, slack_p, Y_p
                     objective = float(np.abs(xp - info["x_bar"]).sum())
+        if not verified:
+            i = int(np.argmin(slack))
+            message = (f"the solver's example (status {status.value}) misses the margin of network {i} by "
+                       f"{-float(slack[i]):.3g}, more than the tolerance {VERIFY_TOL:g} * max(1, |output|)"
+                       + (", also after re-solving the LP of its activation regions" if info["polish"] else ""))
+            # inc (the heuristic's example, set only when it lies within max_distance) may stand in
+            if inc is not None and _verify(info["networks"], inc.x, info["target"], info["gamma"], info["kind"],
+                                           info["min_output"])[0]:
+                # the heuristic's example holds on every network: it stands, without the solver's proof
+                x, objective = np.clip(inc.x, info["lower"], info["upper"]), inc.distance
+                verified, slack, Y = _verify(info["networks"], x, info["target"], info["gamma"], info["kind"],
+                                             info["min_output"])
+                status = SolveStatus.TIME_LIMIT if status == SolveStatus.TIME_LIMIT else SolveStatus.FEASIBLE
+                gap = None if bound is None else max(0.0, objective - bound) / max(abs(objective), 1e-10)
+                message += "; the primal heuristic's verified example is returned instead"
+            else:
+                # an example that fails the independent check is no answer: say so instead of its solver status
+                status = SolveStatus.ERROR
         d = x - info["x_bar"]
         norm = info["norm"]
         distance = float(np.abs(d).sum() if norm == 1 else (np.abs(d).max() if norm == "inf" else np.sqrt(d @ d)))
@@ -629,7 +684,7 @@ def _run(prep: _Prepared, name: str, time_limit, threads, tee, solver_options, s
         solver=name, config=info["config"], target=info["target"], gamma=info["gamma"], norm=info["norm"],
         margin=info["kind"], max_distance=info["max_distance"],
         heuristic_distance=None if inc is None else inc.distance, preprocess_time=prep.preprocess_time,
-        margins=slack, outputs=Y, n_networks_model=len(info["networks"]),
+        margins=slack, outputs=Y, n_networks_model=len(info["networks"]), message=message,
     )
 
 
@@ -664,7 +719,8 @@ def fj(
     target : int
         Target class t.
     gamma : float
-        Margin: x^K_t >= (1 + gamma) x^K_j (ratio) or x^K_t >= x^K_j + gamma (difference).
+        Margin: x^K_t >= (1 + gamma) x^K_j (ratio) or x^K_t >= x^K_j + gamma (difference), j != t. For
+        gamma = 0 a tie counts for the target (see ``verified`` of :class:`AdversarialResult`).
     norm : 1, 2 or "inf"
         Distance; the paper uses 1. For 2 the objective is the squared distance.
     domain : (lower, upper)
@@ -735,10 +791,16 @@ def arfj(
     In the default configuration (L1 norm, no ``max_distance``) the extensive form is solved by scenario
     generation: start with Z' = {networks[0]}; solve ARFJ over Z' (for one network: FJ); if its example
     fools every network of the list it is optimal for the whole set (Z' ⊂ Z, so ARFJ(Z') <= ARFJ(Z)),
-    else add the network with the most violated margin to Z' and repeat. Each optimum over Z' is a proven
-    lower bound for the next round, and the previous example starts the next round's heuristic; when the
-    heuristic's example is within ``mip_gap`` of the bound, the round needs no MILP. The model size reported
-    is that of the last round (``n_networks_model`` networks).
+    else add the network not yet in Z' with the most violated margin to Z' and repeat. Each optimum over Z'
+    is a proven lower bound for the next round, and the previous example starts the next round's heuristic;
+    when the heuristic's example is within ``mip_gap`` of the bound, the round needs no MILP. The model size
+    reported is that of the last round (``n_networks_model`` networks).
+
+    No network enters Z' twice, so there are at most ``len(networks)`` rounds. When the rounds stop without
+    an example verified on every network (a round's example fails the check, the solver fails, the time
+    limit), the heuristic over the whole set is tried; the status says what happened: TIME_LIMIT /
+    TIME_LIMIT_NO_SOLUTION only when the time limit was reached, else FEASIBLE (the heuristic's verified
+    example) or ERROR (or the round's own status, e.g. ITERATION_LIMIT), with ``message``.
     """
     start = time.perf_counter()
     networks = [networks] if isinstance(networks, Network) else list(networks)
@@ -753,10 +815,11 @@ def arfj(
     kind = _margin_kind(networks_checked, margin)
     bounds = _check_bounds(networks_checked, bounds, x_bar_c)
     chosen = [0]
-    starts, lower_bound, res, best_full = None, None, None, None
+    starts, lower_bound, res, best_full, failure = None, None, None, None, None
     while True:
         left = None if time_limit is None else time_limit - (time.perf_counter() - start)
         if left is not None and left <= 0:
+            failure = "time"
             break
         sub = [networks[i] for i in chosen]
         sub_bounds = bounds if isinstance(bounds, str) else [bounds[i] for i in chosen]
@@ -767,12 +830,18 @@ def arfj(
         res = _run(prep, solver, left, threads, tee, solver_options, round_start, mip_gap)
         if res.status == SolveStatus.INFEASIBLE:  # no example for a subset: none for the set
             break
-        if res.status != SolveStatus.OPTIMAL or res.x_adv is None:
+        if res.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) or res.x_adv is None:
+            break  # a FEASIBLE round (the heuristic's example, no proof) still tells which network to add
+        passed, slack, _ = _check_margins(networks, res.x_adv, target_c, gamma_c, kind, min_output)
+        if passed.all():
             break
-        ok, slack, _ = _verify(networks, res.x_adv, target_c, gamma_c, kind, min_output)
-        if ok:
+        # only a network not chosen yet can enter: the round's example is verified on the chosen ones
+        new = np.flatnonzero(~passed & ~np.isin(np.arange(len(networks)), chosen))
+        if new.size == 0:
+            # (cannot happen while _run verifies with the same check; kept so that the loop cannot repeat a round)
+            failure = "numerical"
             break
-        if res.bound is not None and len(chosen) < len(networks):
+        if res.status == SolveStatus.OPTIMAL and res.bound is not None:
             # the heuristic over the whole set, started at this round's example, may already be within mip_gap
             left = None if time_limit is None else time_limit - (time.perf_counter() - start)
             inc = _whole_set_incumbent(networks, x_bar_c, lower, upper, target_c, gamma_c, kind, min_output,
@@ -784,14 +853,14 @@ def arfj(
                 res.x_adv, res.distance, res.objective = inc.x, inc.distance, inc.distance
                 res.gap = max(0.0, inc.distance - res.bound) / max(inc.distance, 1e-10)
                 break
-        # the tolerance-loosened bound of this round is a valid lower bound for every superset
-        lower_bound = None if res.bound is None else res.bound * (1 - 1e-6) - 1e-9
+        if res.status == SolveStatus.OPTIMAL and res.bound is not None:
+            # the tolerance-loosened bound of this round is a valid lower bound for every superset
+            lower_bound = max(res.bound * (1 - 1e-6) - 1e-9, -math.inf if lower_bound is None else lower_bound)
         # this round's example, and the best example over the whole set (feasible for every subset)
         starts = [res.x_adv] + ([] if best_full is None else [best_full.x])
-        worst = int(np.argmin(np.where(np.isin(np.arange(len(networks)), chosen), np.inf, slack)))
-        chosen.append(worst)
+        chosen.append(int(new[np.argmin(slack[new])]))  # the most violated margin
     return _finish_generation(res, networks, chosen, x_bar_c, target_c, gamma_c, kind, min_output, lower, upper,
-                              lower_bound, start, best_full)
+                              lower_bound, start, best_full, failure, solver)
 
 
 def _heuristic_time(left: float | None) -> float:
@@ -810,8 +879,13 @@ def _whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min
 
 
 def _finish_generation(res, networks, chosen, x_bar, target, gamma, kind, min_output, lower, upper, lower_bound,
-                       start, best_full=None) -> AdversarialResult:
-    """Result over the whole set from the last round of scenario generation (see :func:`arfj`)."""
+                       start, best_full=None, failure=None, solver="scip_direct") -> AdversarialResult:
+    """Result over the whole set from the last round of scenario generation (see :func:`arfj`).
+
+    ``failure`` says why the rounds stopped without an example verified on every network: "time" (the time
+    limit), "numerical" (a round's example failed the check on a network of its own model), or None (the
+    round's status says why).
+    """
     x = None if res is None else res.x_adv
     ok, slack, Y = (False, np.empty(0), np.empty((0, 0))) if x is None else _verify(
         networks, x, target, gamma, kind, min_output)
@@ -821,26 +895,51 @@ def _finish_generation(res, networks, chosen, x_bar, target, gamma, kind, min_ou
     elif ok:
         out = res
     else:
-        # stopped early (time limit) with an example that does not fool every network: repair it with the
-        # heuristic over the whole set; the last round's bound stays a valid lower bound
+        # stopped with an example that does not fool every network (or none): repair it with the heuristic over
+        # the whole set; the last round's bound stays a valid lower bound
+        timed_out = failure == "time" or (res is not None and res.status in (SolveStatus.TIME_LIMIT,
+                                                                            SolveStatus.TIME_LIMIT_NO_SOLUTION))
         inc = _whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min_output, x,
-                                   _MIN_HEURISTIC_TIME)
+                                   _MIN_HEURISTIC_TIME if timed_out else _HEURISTIC_TIME)
         if best_full is not None and (inc is None or best_full.distance < inc.distance):
             inc = best_full  # the best example over the whole set seen in earlier rounds
-        status = SolveStatus.TIME_LIMIT if inc is not None else SolveStatus.TIME_LIMIT_NO_SOLUTION
+        if inc is not None:
+            ok_inc, slack_inc, Y_inc = _verify(networks, inc.x, target, gamma, kind, min_output)
+            if ok_inc:
+                ok, slack, Y = ok_inc, slack_inc, Y_inc
+            else:
+                inc = None
+        if failure == "numerical":
+            why = "a round's example fails the check on a network of its own model"
+        elif timed_out:
+            why = "the time limit was reached"
+        elif res is None:
+            why = "no round was solved"
+        else:
+            why = f"a round ended with status {res.status.value}" + (f": {res.message}" if res.message else "")
+        if inc is not None:
+            status, x_out = (SolveStatus.TIME_LIMIT if timed_out else SolveStatus.FEASIBLE), inc.x
+            message = "" if timed_out else (why + "; the primal heuristic's example over the whole set is returned, "
+                                            "verified on every network but not proven optimal")
+        elif timed_out:
+            status, x_out, message = SolveStatus.TIME_LIMIT_NO_SOLUTION, None, ""
+        else:
+            keep = res is not None and res.status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE,
+                                                          SolveStatus.TIME_LIMIT)
+            status = res.status if keep else SolveStatus.ERROR
+            x_out = x if status == SolveStatus.ERROR else None  # ERROR keeps the unverified example, for inspection
+            message = why + "; no example verified on every network was found"
+        if x_out is None:
+            slack, Y = np.empty(0), np.empty((0, 0))
         out = AdversarialResult(
-            x_adv=None if inc is None else inc.x, distance=None if inc is None else inc.distance, status=status,
+            x_adv=x_out, distance=None if x_out is None else float(np.abs(x_out - x_bar).sum()), status=status,
             objective=None if inc is None else inc.distance, bound=lower_bound, gap=None, time=0.0,
             solve_time=0.0 if res is None else res.solve_time, nodes=None if res is None else res.nodes,
             n_vars=0 if res is None else res.n_vars, n_binaries=0 if res is None else res.n_binaries,
             n_constraints=0 if res is None else res.n_constraints, verified=False, certificate=False,
-            solver="scip_direct" if res is None else res.solver, config="default", target=target, gamma=gamma,
-            norm=1, margin=kind,
+            solver=solver if res is None else res.solver, config="default", target=target, gamma=gamma,
+            norm=1, margin=kind, message=message,
         )
-        if inc is not None:
-            ok, slack, Y = _verify(networks, inc.x, target, gamma, kind, min_output)
-            if lower_bound is not None:
-                out.gap = max(0.0, inc.distance - lower_bound) / max(inc.distance, 1e-10)
     out.verified, out.margins, out.outputs = ok, slack, Y
     if lower_bound is not None and out.objective is not None:
         out.bound = lower_bound if out.bound is None else max(out.bound, lower_bound)
