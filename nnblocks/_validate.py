@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["integer", "nonnegative", "real_number"]
+__all__ = ["dual_norm", "integer", "nonnegative", "norm", "norm_of", "real_number"]
 
 
 def _not_a_scalar(value: Any) -> bool:
@@ -50,3 +50,46 @@ def nonnegative(value: Any, name: str) -> float:
     if not (math.isfinite(number) and number >= 0):
         raise ValueError(f"{name} must be finite and >= 0, got {number}")
     return number
+
+
+def norm(value: Any, name: str = "norm") -> int | str:
+    """The one reading of a norm argument: 1, 2 or ``"inf"``.
+
+    Accepted: the numbers 1, 2 and infinity (Python, numpy or torch scalars, integral floats) and the strings
+    ``"1"``, ``"2"``, ``"inf"``, ``"infinity"``, ``"l1"``, ``"l2"``, ``"linf"`` in any case and with
+    surrounding blanks. A bool is refused: ``True == 1`` in Python, but a flag is not a norm.
+    """
+    if isinstance(value, str):
+        key = value.strip().lower()
+        key = key[1:] if key.startswith("l") else key
+        if key in ("1", "2"):
+            return int(key)
+        if key in ("inf", "infinity"):
+            return "inf"
+    elif not isinstance(value, bool | np.bool_) and not _not_a_scalar(value):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = math.nan
+        if v in (1.0, 2.0):
+            return int(v)
+        if v == math.inf:
+            return "inf"
+    raise ValueError(f"unknown {name} {value!r}: use 1, 2 or 'inf' (or 'l1', 'l2', 'linf'), got {type(value).__name__}")
+
+
+def norm_of(v: Any, p: int | str, axis: int | None = -1) -> Any:
+    """``||v||_p`` along ``axis`` (all entries for ``axis=None``) for a parsed norm ``p`` (see :func:`norm`)."""
+    a = np.abs(np.asarray(v, dtype=np.float64))
+    if axis is None:
+        a, axis = a.ravel(), 0
+    if p == 1:
+        return a.sum(axis=axis)
+    if p == "inf":
+        return a.max(axis=axis, initial=0.0)
+    return np.linalg.norm(a, axis=axis)  # scaled, so no overflow for entries near the float range
+
+
+def dual_norm(p: int | str) -> int | str:
+    """The dual of a parsed norm: 1 <-> inf, 2 <-> 2."""
+    return {1: "inf", 2: 2, "inf": 1}[p]

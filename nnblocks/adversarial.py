@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -60,7 +60,7 @@ import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from nnblocks import _fj_search
+from nnblocks import _fj_search, _validate
 from nnblocks.activations import Identity, ReLU
 from nnblocks.blocks import NetworkBlock
 from nnblocks.blocks.margin import TargetMargin
@@ -193,15 +193,6 @@ class AdversarialResult:
 # ---------------------------------------------------------------------------------------------------
 # checks
 # ---------------------------------------------------------------------------------------------------
-def _canonical_norm(norm: Any) -> int | str:
-    table = {1: 1, "1": 1, "l1": 1, 2: 2, "2": 2, "l2": 2, "inf": "inf", "linf": "inf", math.inf: "inf"}
-    key = norm.lower() if isinstance(norm, str) else norm
-    # True == 1 as a dict key: a flag is not a norm
-    if isinstance(norm, bool | np.bool_) or not isinstance(key, Hashable) or key not in table:
-        raise ValueError(f"unknown norm {norm!r}: use 1, 2 or 'inf'")
-    return table[key]
-
-
 def _solver_name(solver: Any) -> str:
     """The solver's name (default ``scip_direct``), checked to be a solver available here."""
     if solver is None:
@@ -450,7 +441,7 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
     networks, x_bar, target, gamma, lower, upper = _check_inputs(
         networks, x_bar, target, gamma, domain, max_distance, config, min_output
     )
-    norm = _canonical_norm(norm)
+    norm = _validate.norm(norm)
     kind = _margin_kind(networks, margin)
     bounds = _check_bounds(networks, bounds, x_bar)
     paper = config == "paper"
@@ -806,7 +797,7 @@ def arfj(
     networks = [networks] if isinstance(networks, Network) else list(networks)
     time_limit = _check_time_limit(time_limit)
     solver = _solver_name(solver)
-    if not (config == "default" and len(networks) > 1 and max_distance is None and _canonical_norm(norm) == 1):
+    if not (config == "default" and len(networks) > 1 and max_distance is None and _validate.norm(norm) == 1):
         prep = _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
                         min_output, heuristic, heuristic_time=_heuristic_time(time_limit))
         return _run(prep, solver, time_limit, threads, tee, solver_options, start, mip_gap)

@@ -38,8 +38,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from nnblocks import _validate
 from nnblocks._highs import new_highs
 from nnblocks._results import AsDict
+from nnblocks._validate import dual_norm, norm_of
 from nnblocks.activations import PiecewiseLinear
 from nnblocks.network import Network
 from nnblocks.solve import _check_time_limit
@@ -52,21 +54,6 @@ _EPS = float(np.finfo(np.float64).eps)
 # ---------------------------------------------------------------------------------------------
 # input domain
 # ---------------------------------------------------------------------------------------------
-def _canonical_norm(norm: Any) -> int | str:
-    if isinstance(norm, str):
-        key = norm.strip().lower().lstrip("l")
-        if key in ("1", "2"):
-            return int(key)
-        if key in ("inf", "infinity"):
-            return "inf"
-    elif isinstance(norm, int | float | np.integer | np.floating):
-        if norm == 1 or norm == 2:
-            return int(norm)
-        if norm == np.inf:
-            return "inf"
-    raise ValueError(f"unsupported norm {norm!r}: use 1, 2 or 'inf'")
-
-
 @dataclass(frozen=True, eq=False)
 class InputDomain:
     """The box [lower, upper], optionally intersected with the ball ||x - center||_norm <= radius.
@@ -116,11 +103,11 @@ class InputDomain:
         if center is not None:
             if center.shape != lo.shape:
                 raise ValueError(f"ball center has shape {center.shape}, the box has shape {lo.shape}")
-            norm = _canonical_norm(self.norm)
+            norm = _validate.norm(self.norm)
             radius = float(self.radius)  # type: ignore[arg-type]
             if not np.isfinite(radius) or radius < 0:
                 raise ValueError(f"ball radius must be finite and non-negative, got {self.radius!r}")
-            dist = _norm(center - np.clip(center, lo, hi), norm)
+            dist = norm_of(center - np.clip(center, lo, hi), norm)
             if dist > radius * (1 + 1e-12) + 1e-300:
                 raise ValueError(
                     f"empty domain: the ball of radius {radius:g} ({norm}-norm) does not meet the box "
@@ -163,7 +150,7 @@ class InputDomain:
         X2 = X.reshape(1, -1) if single else X
         ok = np.all((X2 >= self.lower - tol) & (X2 <= self.upper + tol), axis=1)
         if self.center is not None:
-            ok &= _norm(X2 - self.center, self.norm, axis=1) <= self.radius + tol  # type: ignore[arg-type]
+            ok &= norm_of(X2 - self.center, self.norm, axis=1) <= self.radius + tol  # type: ignore[arg-type]
         return bool(ok[0]) if single else ok
 
     def effective_box(self) -> tuple[np.ndarray, np.ndarray]:
@@ -180,12 +167,6 @@ class InputDomain:
         if self.dim == 1 and self.center is None:
             return InputDomain(np.full(n, self.lower[0]), np.full(n, self.upper[0]))
         raise ValueError(f"input domain has dimension {self.dim}, the network expects {n} inputs")
-
-
-def _norm(v: np.ndarray, norm: int | str, axis: int | None = None) -> Any:
-    if norm == "inf":
-        return np.max(np.abs(v), axis=axis, initial=0.0)
-    return np.linalg.norm(v, ord=int(norm), axis=axis)
 
 
 def _as_domain(domain: Any, n: int) -> InputDomain:
@@ -448,9 +429,9 @@ def _first_layer_interval(W: np.ndarray, b: np.ndarray, domain: InputDomain) -> 
     if domain.center is not None:
         c, r = domain.center, float(domain.radius)  # type: ignore[arg-type]
         n = W.shape[1]
-        dual = {1: "inf", 2: 2, "inf": 1}[domain.norm]  # type: ignore[index]
+        dual = dual_norm(domain.norm)  # type: ignore[arg-type]
         mid = W @ c + b
-        spread = r * _norm(W, dual, axis=1)
+        spread = r * norm_of(W, dual, axis=1)
         pad = _pad(n, np.abs(W) @ (np.abs(c) + r) + np.abs(b))
         lower = np.maximum(lower, mid - spread - pad)
         upper = np.minimum(upper, mid + spread + pad)

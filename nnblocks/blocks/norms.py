@@ -24,10 +24,9 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.core.base.block import ScalarBlock
 from pyomo.core.base.indexed_component import IndexedComponent
 
+from nnblocks import _validate
+
 __all__ = ["NormBall"]
-
-_NORMS = {1: 1, "1": 1, "l1": 1, 2: 2, "2": 2, "l2": 2, "inf": "inf", "linf": "inf", math.inf: "inf"}
-
 
 def _as_term_list(terms: Any, what: str) -> list:
     """Ordered list of the scalar Pyomo terms in ``terms``.
@@ -55,17 +54,6 @@ def _as_term_list(terms: Any, what: str) -> list:
         if isinstance(t, int | float | np.number):
             raise TypeError(f"{what} contains the constant {t!r}; expected model variables or expressions")
     return out
-
-
-def _parse_norm(norm: Any) -> int | str:
-    key = norm.lower() if isinstance(norm, str) else norm
-    # True == 1 (and hashes alike), so a flag would pass for the 1-norm without this check
-    if not isinstance(norm, bool | np.bool_):
-        try:
-            return _NORMS[key]
-        except (KeyError, TypeError):
-            pass
-    raise ValueError(f"norm must be 1, 2 or 'inf' (or 'l1', 'l2', 'linf'), got {norm!r} ({type(norm).__name__})")
 
 
 class NormBall(ScalarBlock):
@@ -101,7 +89,7 @@ class NormBall(ScalarBlock):
         c = c.ravel()
         if not np.all(np.isfinite(c)):
             raise ValueError(f"center must be finite; entries {np.flatnonzero(~np.isfinite(c)).tolist()} are not")
-        p = _parse_norm(norm)
+        p = _validate.norm(norm)
         if radius is not None:
             radius = float(radius)
             if not (math.isfinite(radius) and radius >= 0):
@@ -140,7 +128,7 @@ class NormBall(ScalarBlock):
     def distance_value(self) -> float:
         """||v - c|| at the current values of the terms (not squared), evaluated in float64."""
         v = np.array([pyo.value(t) for t in self._terms], dtype=float)
-        return float(np.linalg.norm(v - self._center_values, ord=np.inf if self._norm == "inf" else self._norm))
+        return float(_validate.norm_of(v - self._center_values, self._norm))
 
     @staticmethod
     def _construct(b: NormBall) -> None:

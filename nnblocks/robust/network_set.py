@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from nnblocks import _validate
 from nnblocks._results import AsDict
-from nnblocks._validate import nonnegative
+from nnblocks._validate import nonnegative, norm_of
 from nnblocks.network import Network
 from nnblocks.robust import _patterns
 from nnblocks.robust.base import WorstCase
@@ -40,16 +41,6 @@ from nnblocks.solve import _check_time_limit
 __all__ = ["NetworkUncertaintySet", "PatternSet"]
 
 DEFAULT_TOL = 1e-6
-
-
-def _norm_key(norm: Any) -> int | str:
-    if norm in (2, "2", "l2", "L2"):
-        return 2
-    if norm in (1, "1", "l1", "L1"):
-        return 1
-    if norm in ("inf", "Inf", "linf", "Linf", np.inf, float("inf")):
-        return "inf"
-    raise ValueError(f"norm must be 1, 2 or 'inf', got {norm!r}")
 
 
 def _domain_bound(value: Any, name: str, n: int) -> np.ndarray:
@@ -76,14 +67,6 @@ def _check_data(data: Any, n: int) -> np.ndarray:
         more = " ..." if rows.size > 5 else ""
         raise ValueError(f"data contains NaN or infinite values in {rows.size} row(s): {rows[:5].tolist()}{more}")
     return data
-
-
-def _vector_norm(Y: np.ndarray, norm: int | str) -> np.ndarray:
-    if norm == 2:
-        return np.linalg.norm(Y, axis=-1)
-    if norm == 1:
-        return np.abs(Y).sum(axis=-1)
-    return np.abs(Y).max(axis=-1, initial=0.0)
 
 
 @dataclass(frozen=True)
@@ -142,7 +125,7 @@ class NetworkUncertaintySet:
         self._network = network
         self._center = center
         self._radius = radius
-        self._norm = _norm_key(norm)
+        self._norm = _validate.norm(norm)
         self._domain = self._check_domain(domain, network.n_inputs)
         if data is not None:
             data = _check_data(data, network.n_inputs)
@@ -244,7 +227,7 @@ class NetworkUncertaintySet:
     def radii(self, C: Any) -> np.ndarray:
         """||f(c) - c_bar|| for one scenario (float array of shape ()) or a batch (shape (m,))."""
         C = np.asarray(C, dtype=np.float64)
-        return _vector_norm(self._network.forward(C) - self._center, self._norm)
+        return norm_of(self._network.forward(C) - self._center, self._norm)
 
     def contains(self, C: Any, tol: float = DEFAULT_TOL) -> np.ndarray | bool:
         """Whether ||f(c) - c_bar|| <= R + tol * max(1, R) (a bool, or a bool array for a batch)."""
