@@ -61,6 +61,7 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from nnblocks import _fj_search, _validate
+from nnblocks._results import to_jsonable
 from nnblocks.activations import Identity, ReLU
 from nnblocks.blocks import NetworkBlock
 from nnblocks.blocks.margin import TargetMargin
@@ -161,8 +162,8 @@ class AdversarialResult:
     message: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (without the example itself)."""
-        return {
+        """JSON-ready summary (without the example itself; infinite numbers as ``"inf"``, see ``_results``)."""
+        return to_jsonable({
             "status": self.status.value,
             "objective": self.objective,
             "bound": self.bound,
@@ -187,7 +188,7 @@ class AdversarialResult:
             "heuristic_distance": self.heuristic_distance,
             "n_networks_model": self.n_networks_model,
             "message": self.message,
-        }
+        }, "AdversarialResult")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -227,3 +227,14 @@ def test_infinite_values_of_a_result_are_strings():
 
 def test_results_derive_from_the_shared_base():
     assert issubclass(nb.SolveResult, AsDict) and issubclass(nb.robust.ScenarioResult, AsDict)
+
+
+def test_an_adversarial_summary_with_an_infinite_bound_is_json():
+    from nnblocks.adversarial import AdversarialResult
+
+    required = [f for f in dataclasses.fields(AdversarialResult)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    probe = AdversarialResult(**{f.name: None for f in required})
+    d = dataclasses.replace(probe, status=nb.SolveStatus.TIME_LIMIT, bound=float("inf"), gap=float("nan")).as_dict()
+    assert d["bound"] == "inf" and d["gap"] is None
+    json.dumps(d, allow_nan=False)
