@@ -1,7 +1,9 @@
 """Adversarial-example commands: ``demo``, ``fj``, ``arfj``, ``sample inner|outer``, ``evaluate``.
 
-Networks are .onnx or .npz files (default: the shipped Fashion-MNIST networks); an image is an index into
-the shipped nominal images (one per class, index = class) or a .npy file holding one flattened input.
+Networks are .onnx or .npz files or the names of shipped networks (``nnblocks models``; default: the shipped
+Fashion-MNIST networks); an image is an index into the shipped nominal images (one per class, index = class) or
+a .npy file holding one flattened input. Exit codes: 0 with an example (verified; its status is printed), 1
+without one (infeasible, time limit without an example, an example that fails the check), 2 for bad input.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nnblocks.cli import app, usage_errors
+from nnblocks.cli import EXIT_NO_SOLUTION, app, check_time_limit, usage_errors
+from nnblocks.cli.models import load
 
 _console = Console()
 
@@ -28,19 +31,17 @@ app.add_typer(sample_app, name="sample")
 # ---------------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------------
-def _load(path: Path | None, default: str = "nominal"):
-    from nnblocks.datasets import load_shipped
-    from nnblocks.io import load_network
+DEFAULT_NETWORK = "nominal"
 
-    if path is None:
-        try:
-            return load_shipped(default)
-        except FileNotFoundError as exc:
-            raise typer.BadParameter(str(exc)) from None
-    if not path.exists():
-        raise typer.BadParameter(f"network file not found: {path}")
-    with usage_errors():
-        return load_network(path)
+# The library's parameter names and the flags that set them: an error naming one is reported for its flag.
+_FLAGS = {"gamma": "--gamma", "norm": "--norm", "max_distance": "--max-distance", "config": "--config",
+          "target": "--target", "time_limit": "--time-limit", "solver": "--solver", "eps": "--eps", "n": "--n",
+          "max_tries": "--max-tries", "epochs": "--epochs"}
+
+
+def _load(spec: str | None, default: str = DEFAULT_NETWORK, option: str | None = "--network"):
+    """A network from a path or a shipped name (``default`` when none is given)."""
+    return load(default if spec is None else spec, option)
 
 
 def _image(image: str) -> tuple[np.ndarray, int | None]:
@@ -77,6 +78,23 @@ def _check_time_limit(time_limit: float | None) -> None:
     if time_limit is not None and not time_limit > 0:
         raise typer.BadParameter(f"the time limit must be a positive number of seconds, got {time_limit}",
                                  param_hint="'--time-limit'")
+    check_time_limit(time_limit)
+
+
+def _check_solver(solver: str | None) -> None:
+    if solver is not None:
+        from nnblocks.solve import _check_available
+
+        with usage_errors("--solver"):
+            _check_available(solver)
+
+
+def _exit_code(result) -> None:
+    """Exit 1 when the command ends without a verified example (the table shows why)."""
+    if result.x_adv is None or not result.verified:
+        if result.message:
+            _console.print(f"[yellow]{result.message}[/yellow]")
+        raise typer.Exit(EXIT_NO_SOLUTION)
 
 
 def _check_outputs(write_model: Path | None = None, json_path: Path | None = None, plot: Path | None = None) -> None:
@@ -143,14 +161,17 @@ def _write_model(model_fn, path: Path | None) -> None:
         return
     from nnblocks.solve import write
 
-    with usage_errors():
+    with usage_errors(flags=_FLAGS):
         model = model_fn()
     write(model, path)
     _console.print(f"wrote {path}")
 
 
-def _solve_with_status(fn, what: str):
-    with _console.status(f"solving {what} ..."), usage_errors():
+def _solve_with_status(fn, what: str, tee: bool = False):
+    if tee:  # the solver's log goes to the terminal: no spinner over it
+        with usage_errors(flags=_FLAGS):
+            return fn()
+    with _console.status(f"solving {what} ..."), usage_errors(flags=_FLAGS):
         return fn()
 
 
@@ -162,6 +183,7 @@ def demo(
     image: Annotated[int, typer.Option(help="Shipped nominal image (= its class, 0..9).")] = 2,
     target: Annotated[int, typer.Option(help="Target class.")] = 1,
     plot: Annotated[Path, typer.Option(help="PNG to write.")] = Path("adversarial_demo.png"),
+    tee: Annotated[bool, typer.Option("--tee", help="Show the solver's log.")] = False,
 ) -> None:
     """FJ adversarial example on the shipped Fashion-MNIST network (no external data needed)."""
     from nnblocks.adversarial import fj
@@ -171,49 +193,61 @@ def demo(
     net = _load(None)
     x_bar, true = _image(str(image))
     _check_target(target, true, str(image))
-    result = _solve_with_status(lambda: fj(net, x_bar, target), "the FJ model")
+    result = _solve_with_status(lambda: fj(net, x_bar, target, tee=tee), "the FJ model", tee)
     title = f"FJ: {CLASSES[true]} -> {CLASSES[target]}"
     _finish(result, None, None, plot, x_bar, title, true)
+    _exit_code(result)
 
 
 @app.command("fj")
 def fj_command(
-    network: Annotated[Path | None, typer.Option("--network", "-n", help="Network .onnx or .npz.")] = None,
+    network: Annotated[str | None, typer.Option(
+        "--network", "-n", help=f"Network: .onnx or .npz file or shipped name (default: shipped {DEFAULT_NETWORK}).",
+        show_default=False)] = None,
     image: Annotated[str, typer.Option(help="Index of a shipped nominal image or a .npy file.")] = "2",
     target: Annotated[int, typer.Option(help="Target class.")] = 1,
     gamma: Annotated[float, typer.Option(help="Margin gamma.")] = 0.2,
     norm: Annotated[str, typer.Option(help="Distance: 1, 2 or inf (also l1, l2, linf).")] = "1",
     config: Annotated[str, typer.Option(help="default or paper.")] = "default",
     max_distance: Annotated[float | None, typer.Option(help="Certify up to this distance.")] = None,
-    solver: Annotated[str | None, typer.Option(help="Solver name (see nnblocks.solve.available_solvers).")] = None,
+    solver: Annotated[str | None, typer.Option(help="Solver name (default by problem class: nnblocks solvers).")
+                      ] = None,
     time_limit: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    tee: Annotated[bool, typer.Option("--tee", help="Show the solver's log.")] = False,
     write_model: Annotated[Path | None, typer.Option(help="Write the model to PATH.lp or PATH.mps.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of image, example and difference.")] = None,
 ) -> None:
-    """Closest adversarial example for one network (FJ model)."""
+    """Closest adversarial example for one network (FJ model; default network: the shipped nominal)."""
     from nnblocks.adversarial import fj, fj_model
 
     _check_time_limit(time_limit)
+    _check_solver(solver)
     _check_outputs(write_model, json_path, plot)
     net = _load(network)
     x_bar, true = _image(image)
     _check_target(target, true, image)
     kw = dict(gamma=gamma, norm=norm, config=config, max_distance=max_distance)
     _write_model(lambda: fj_model(net, x_bar, target, **kw), write_model)
-    result = _solve_with_status(lambda: fj(net, x_bar, target, solver=solver, time_limit=time_limit, **kw), "FJ")
+    result = _solve_with_status(
+        lambda: fj(net, x_bar, target, solver=solver, time_limit=time_limit, tee=tee, **kw), "FJ", tee)
     _finish(result, write_model, json_path, plot, x_bar, f"FJ, image {image} -> class {target}", true)
+    _exit_code(result)
 
 
 @app.command("arfj")
 def arfj_command(
-    networks: Annotated[list[Path] | None, typer.Argument(help="Networks (default: nominal, outer_1..5).")] = None,
+    networks: Annotated[list[str] | None, typer.Argument(
+        help="Network files or shipped names (default: shipped nominal, outer_1..5).", show_default=False)] = None,
     image: Annotated[str, typer.Option(help="Index of a shipped nominal image or a .npy file.")] = "2",
     target: Annotated[int, typer.Option(help="Target class.")] = 1,
     gamma: Annotated[float, typer.Option(help="Margin gamma.")] = 0.2,
+    norm: Annotated[str, typer.Option(help="Distance: 1, 2 or inf (also l1, l2, linf).")] = "1",
     config: Annotated[str, typer.Option(help="default or paper.")] = "default",
-    solver: Annotated[str | None, typer.Option(help="Solver name.")] = None,
+    solver: Annotated[str | None, typer.Option(help="Solver name (default by problem class: nnblocks solvers).")
+                      ] = None,
     time_limit: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    tee: Annotated[bool, typer.Option("--tee", help="Show the solver's log.")] = False,
     write_model: Annotated[Path | None, typer.Option(help="Write the model to PATH.lp or PATH.mps.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of image, example and difference.")] = None,
@@ -222,26 +256,30 @@ def arfj_command(
     from nnblocks.adversarial import arfj, arfj_model
 
     _check_time_limit(time_limit)
+    _check_solver(solver)
     _check_outputs(write_model, json_path, plot)
     if networks:
-        nets = [_load(p) for p in networks]
+        nets = [_load(p, option="NETWORKS") for p in networks]
     else:
         nets = [_load(None)] + [_load(None, f"outer_{i}") for i in range(1, 6)]
     x_bar, true = _image(image)
     _check_target(target, true, image)
-    kw = dict(gamma=gamma, config=config)
+    kw = dict(gamma=gamma, norm=norm, config=config)
     _write_model(lambda: arfj_model(nets, x_bar, target, **kw), write_model)
     result = _solve_with_status(
-        lambda: arfj(nets, x_bar, target, solver=solver, time_limit=time_limit, **kw), f"ARFJ ({len(nets)} networks)"
+        lambda: arfj(nets, x_bar, target, solver=solver, time_limit=time_limit, tee=tee, **kw),
+        f"ARFJ ({len(nets)} networks)", tee,
     )
     _finish(result, write_model, json_path, plot, x_bar, f"ARFJ ({len(nets)} networks), image {image} -> {target}",
             true)
+    _exit_code(result)
 
 
 @sample_app.command("inner")
 def sample_inner(
     out: Annotated[Path, typer.Argument(help="Directory for the sampled networks (inner_<i>.npz).")],
-    network: Annotated[Path | None, typer.Option("--network", "-n", help="Network (default: shipped nominal).")] = None,
+    network: Annotated[str | None, typer.Option(
+        "--network", "-n", help="Network file or shipped name (default: shipped nominal).", show_default=False)] = None,
     eps: Annotated[float, typer.Option(help="L1 radius of the weight perturbation (d_in).")] = 0.05,
     n: Annotated[int, typer.Option(help="Number of networks.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -253,7 +291,7 @@ def sample_inner(
     from nnblocks.sampling import inner
 
     net = _load(network)
-    with usage_errors():
+    with usage_errors(flags=_FLAGS):
         nets = inner(net, eps=eps, n=n, rng=seed)
     out.mkdir(parents=True, exist_ok=True)
     table = Table(title=f"inner sample, eps = {eps}")
@@ -270,27 +308,43 @@ def sample_inner(
 def sample_outer(
     out: Annotated[Path, typer.Argument(help="Directory for the accepted networks (outer_<i>.npz).")],
     data: Annotated[Path | None, typer.Option(help="IDX dir (default: $NNBLOCKS_FASHION_MNIST).")] = None,
-    network: Annotated[Path | None, typer.Option("--network", "-n", help="Reference (default: nominal).")] = None,
+    network: Annotated[str | None, typer.Option(
+        "--network", "-n", help="Reference: file or shipped name (default: shipped nominal).", show_default=False)
+    ] = None,
     eps: Annotated[float, typer.Option(help="Acceptance threshold on d_osd.")] = 0.2,
     n: Annotated[int, typer.Option(help="Networks to accept.")] = 5,
     max_tries: Annotated[int, typer.Option(help="Training runs at most.")] = 50,
     epochs: Annotated[int, typer.Option(help="Training epochs per network.")] = 50,
     n_reference: Annotated[int, typer.Option(help="Reference inputs: the first training images.")] = 50,
 ) -> None:
-    """Networks retrained from scratch, kept when their d_osd to the reference is below eps."""
+    """Networks retrained from scratch, kept when their d_osd to the reference is below eps (needs torch).
+
+    Exit code 1 when fewer than N networks were accepted within --max-tries (the accepted ones are written).
+    """
+    import importlib.util
+
     from nnblocks.datasets import fashion_mnist
     from nnblocks.sampling import outer
     from nnblocks.train.classifier import classifier
 
+    if data is None and not os.environ.get("NNBLOCKS_FASHION_MNIST"):
+        raise typer.BadParameter("give the Fashion-MNIST IDX directory (or set NNBLOCKS_FASHION_MNIST; "
+                                 "python -c 'import nnblocks.datasets as d; d.download_fashion_mnist(DIR)' "
+                                 "downloads it)", param_hint="'--data'")
+    if data is not None and not data.is_dir():
+        raise typer.BadParameter(f"directory not found: {data}", param_hint="'--data'")
+    if importlib.util.find_spec("torch") is None:
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
     ref = _load(network)
-    ds = fashion_mnist(data)
+    with usage_errors("--data"):
+        ds = fashion_mnist(data)
     X_train, y_train = ds[0], ds[1]
 
     def train(seed: int):
         return classifier(X_train, y_train, epochs=epochs, seed=seed, progress=False)
 
     out.mkdir(parents=True, exist_ok=True)
-    with usage_errors():
+    with usage_errors(flags=_FLAGS):
         sample = outer(train, ref, X_train[:n_reference], eps=eps, n=n, max_tries=max_tries)
     table = Table(title=f"outer sample, eps = {eps}: {sample.acceptances} of {sample.tries} accepted")
     table.add_column("file")
@@ -301,6 +355,9 @@ def sample_outer(
         net.save(path)
         table.add_row(str(path), str(seed), f"{d:.5f}")
     _console.print(table)
+    if sample.acceptances < n:
+        _console.print(f"[yellow]only {sample.acceptances} of {n} networks accepted within {max_tries} tries[/yellow]")
+        raise typer.Exit(EXIT_NO_SOLUTION)
 
 
 def _example(path: Path) -> np.ndarray:
@@ -326,7 +383,8 @@ def evaluate(
     true: Annotated[int, typer.Option(help="True class.")],
     target: Annotated[int, typer.Option(help="Target class.")],
     networks: Annotated[
-        list[Path] | None, typer.Option("--network", "-n", help="Networks (default: shipped outer_eval_1..15).")
+        list[str] | None, typer.Option("--network", "-n", help="Network files or shipped names (default: shipped "
+                                       "outer_eval_1..15).", show_default=False)
     ] = None,
 ) -> None:
     """Share of networks classifying the example as target / true / other, mean probabilities (Tables 4, 5)."""

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from nnblocks.cli import app, usage_errors
-from nnblocks.io import load_network
+from nnblocks.cli import app
+from nnblocks.cli.models import load, network_path
 
 
 @app.command()
 def info(
-    network: Annotated[Path, typer.Argument(help="Network file: .onnx or .npz (nnblocks format).")],
+    network: Annotated[str, typer.Argument(metavar="NETWORK",
+                                           help="Network file (.onnx or .npz) or shipped name (nnblocks models).")],
 ) -> None:
     """Show the layers, activations and parameter count of a network."""
-    if not network.exists():
-        raise typer.BadParameter(f"network file not found: {network}")
-    with usage_errors():
-        net = load_network(network)
+    path = network_path(network)
+    net = load(path)
     console = Console()
-    table = Table(title=f"{network.name}: {'-'.join(map(str, net.layer_sizes))}")
+    table = Table(title=f"{path.name}: {'-'.join(map(str, net.layer_sizes))}")
     table.add_column("layer", justify="right")
     table.add_column("in", justify="right")
     table.add_column("out", justify="right")

@@ -6,11 +6,17 @@ The uncertainty set is chosen by ``--method``:
   files W1,W2,... of the ro-dnn format) and ``--center``; R is the ``--quantile`` of the training radii;
 * ``kernel``: the SVC set fitted on the training data with nu = 1 - quantile (or ``--kernel-files``);
 * ``discrete``: the training scenarios themselves.
+
+``--time-limit`` covers the solve from building the set to the final evaluation of the worst case. Exit codes:
+0 with a solution x (its status is printed: ``robust_optimal``, or ``time_limit`` / ``iteration_limit`` /
+``stalled`` for a solution not proved robust), 1 without one (infeasible, a solver failure, no path), 2 for bad
+input. ``--plot`` is written whatever the status.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +25,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nnblocks.cli import app, usage_errors
+from nnblocks.cli import EXIT_NO_SOLUTION, app, usage_errors
+from nnblocks.cli.models import network_path
 
 robust_app = typer.Typer(help="Robust optimization over data-driven uncertainty sets (Goerigk & Kurtz).",
                          no_args_is_help=True)
 app.add_typer(robust_app, name="robust")
 
 _METHODS = ("nn", "kernel", "discrete")
+
+# The library's parameter names and the flags that set them: an error naming one is reported for its flag.
+_FLAGS = {"q": "--quantile", "nu": "--quantile", "quantile": "--quantile", "rhs": "--rhs", "RHS^obj": "--rhs",
+          "tol": "--tol", "time_limit": "--time-limit", "solver": "--solver", "center": "--center",
+          "data": "--data", "source": "--source", "sink": "--sink"}
 
 
 def _matrix(path: Path, option: str = "--data") -> np.ndarray:
@@ -83,9 +95,13 @@ def _columns(M: np.ndarray, expected: int, path: Path, option: str, what: str) -
         raise typer.BadParameter(f"{path} has {M.shape[1]} columns, expected {expected} ({what})", param_hint=option)
 
 
-def _check_options(solver: str, tol: float, time_limit: float | None) -> None:
-    """Solver name, tolerance and time limit, checked before any data is read or solve started."""
+def _check_options(solver: str, tol: float, time_limit: float | None, quantile: float | None = None,
+                   method: str | None = None, write_model: Path | None = None, json_out: Path | None = None,
+                   plot: Path | None = None) -> None:
+    """Solver name, tolerance, time limit, quantile and output paths, checked before any data is read or solve
+    started."""
     from nnblocks._validate import nonnegative
+    from nnblocks.cli.adversarial import _check_outputs
     from nnblocks.solve import _check_available, _check_time_limit
 
     with usage_errors("--solver"):
@@ -94,19 +110,34 @@ def _check_options(solver: str, tol: float, time_limit: float | None) -> None:
         nonnegative(tol, "tol")
     with usage_errors("--time-limit"):
         _check_time_limit(time_limit)
+    if method is not None and method not in _METHODS:
+        raise typer.BadParameter(f"unknown method {method!r}: use one of {', '.join(_METHODS)}",
+                                 param_hint="'--method'")
+    if quantile is not None:
+        upper_open = method == "kernel"  # the Kernel set needs nu = 1 - quantile > 0
+        if not (0.0 <= quantile < 1.0 if upper_open else 0.0 <= quantile <= 1.0):
+            interval = "[0, 1)" if upper_open else "[0, 1]"
+            raise typer.BadParameter(f"the share of training data inside the set must lie in {interval}, got "
+                                     f"{quantile}", param_hint="'--quantile'")
+    _check_outputs(write_model, json_out, plot)
 
 
 def _network(spec: str, center: Path | None) -> tuple[Any, np.ndarray]:
-    files = [Path(p) for p in spec.split(",")]
-    for f in files:
-        if not f.exists():
-            raise typer.BadParameter(f"network file not found: {f}")
+    parts = spec.split(",")
+    if len(parts) == 1:  # one .npz/.onnx file or a shipped name
+        files = [network_path(parts[0], "--network")]
+    else:
+        files = [Path(p) for p in parts]
+        for f in files:
+            if not f.exists():
+                raise typer.BadParameter(f"network file not found: {f}", param_hint="'--network'")
     if center is None:
-        raise typer.BadParameter("--center is required with --method nn")
+        raise typer.BadParameter("--center is required with --method nn", param_hint="'--center'")
     if len(files) == 1 and files[0].suffix in (".npz", ".onnx"):
         from nnblocks.io import load_network
 
-        net = load_network(files[0])
+        with usage_errors("--network"):
+            net = load_network(files[0])
         c_bar = _matrix(center, "--center").ravel()
     else:
         from nnblocks.datasets.ro_dnn import load_ro_dnn_network
@@ -129,12 +160,15 @@ def _uncertainty_set(method: str, train: np.ndarray, quantile: float, network: s
             parts = [Path(p) for p in kernel_files.split(",")]
             if len(parts) != 4:
                 raise typer.BadParameter("--kernel-files takes alphas,sv,q,theta (four paths)")
-            return KernelUncertaintySet.from_files(*parts, train, lower=lower)
-        return KernelUncertaintySet.fit(train, q=quantile, lower=lower)
+            with usage_errors("--kernel-files"):
+                return KernelUncertaintySet.from_files(*parts, train, lower=lower)
+        with usage_errors(flags=_FLAGS):
+            return KernelUncertaintySet.fit(train, q=quantile, lower=lower)
     if network is None:
-        raise typer.BadParameter("--network is required with --method nn")
+        raise typer.BadParameter("--network is required with --method nn", param_hint="'--network'")
     net, c_bar = _network(network, center)
-    return NetworkUncertaintySet.from_quantile(net, c_bar, train, quantile)
+    with usage_errors(flags=_FLAGS):
+        return NetworkUncertaintySet.from_quantile(net, c_bar, train, quantile)
 
 
 def _report(sol: Any, test: np.ndarray | None, level: float, rhs: float | None, json_path: Path | None,
@@ -173,9 +207,20 @@ def _report(sol: Any, test: np.ndarray | None, level: float, rhs: float | None, 
             rec.update(oos.as_dict())
         json_path.write_text(json.dumps(rec, indent=1))
         console.print(f"wrote {json_path}")
-    if sol.status not in ("robust_optimal",):
-        raise typer.Exit(code=1)
     return oos
+
+
+def _exit_code(sol: Any) -> None:
+    """Exit 1 without a solution x (or for arcs that form no path); 0 otherwise, with the status printed."""
+    from nnblocks.robust.problems import NOT_A_PATH
+
+    if sol.x is None or sol.status == NOT_A_PATH:
+        raise typer.Exit(EXIT_NO_SOLUTION)
+
+
+def _remaining(time_limit: float | None, start: float) -> float | None:
+    """The time left of ``--time-limit`` after the set was built (at least a millisecond)."""
+    return None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
 
 
 _NETWORK = typer.Option(None, help="Network: .npz/.onnx, or comma-separated ro-dnn weight files W1,W2,W3.")
@@ -190,17 +235,27 @@ _SOLVER = typer.Option("appsi_highs", help="Solver of the master / counterpart (
 _JSON = typer.Option(None, "--json", help="Write the result as JSON.")
 _PLOT = typer.Option(None, help="Write a PNG (2-D level sets or out-of-sample histogram; the path for 'path').")
 _TOL = typer.Option(1e-3, help="Relative tolerance of scenario generation.")
-_TLIM = typer.Option(None, help="Time limit in seconds.")
+_TLIM = typer.Option(None, help="Time limit in seconds: building the set, the solve and the final worst case.")
+_TEE = typer.Option(False, "--tee", help="Show the solver's log (master or counterpart solves; exact oracle).")
+_WRITE = typer.Option(None, "--write-model", help="Write the model of the final solve to PATH.lp or PATH.mps.")
 _GRAPH = typer.Option(..., help="Arc list: one 'tail;head' (or tail,head) line per arc; line j = arc j.")
 _SOURCE = typer.Option(..., help="Source node.")
 _SINK = typer.Option(..., help="Sink node.")
 _QUANTILE_PATH = typer.Option(0.95, help="Share of training data inside U.")
 
 
-def _oracle(method: str, oracle: str) -> dict:
+def _oracle(method: str, oracle: str, tee: bool = False) -> dict:
     if oracle not in ("patterns", "exact"):
-        raise typer.BadParameter(f"--oracle must be patterns or exact, got {oracle!r}", param_hint="--oracle")
-    return {"method": oracle} if method == "nn" else {}
+        raise typer.BadParameter(f"--oracle must be patterns or exact, got {oracle!r}", param_hint="'--oracle'")
+    if method != "nn":
+        return {}
+    return {"method": oracle, "tee": True} if tee and oracle == "exact" else {"method": oracle}
+
+
+def _check_plot(plot: Path | None, dim: int, test: Path | None) -> None:
+    if plot is not None and dim != 2 and test is None:
+        raise typer.BadParameter(f"the plot shows a 2-D set or the out-of-sample values of --test: the data has "
+                                 f"{dim} columns and no --test was given", param_hint="'--plot'")
 
 
 def _save_plot(plot: Path, U: Any, train: np.ndarray, sol: Any, oos: Any, level: float, label: str) -> None:
@@ -212,8 +267,9 @@ def _save_plot(plot: Path, U: Any, train: np.ndarray, sol: Any, oos: Any, level:
     from nnblocks.plot.robust import plot_level_sets, plot_out_of_sample
 
     panels = (U.dim == 2) + (oos is not None)
-    if not panels:
-        raise typer.BadParameter("--plot needs a 2-D set or --test data")
+    if not panels:  # --test was given but there is no solution to evaluate on it
+        Console().print(f"[yellow]no plot written to {plot}: no solution to evaluate on the test data[/yellow]")
+        return
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.3), squeeze=False)
     k = 0
     if U.dim == 2:
@@ -235,15 +291,16 @@ def obj(
     data: Path = _TRAIN, test: Path | None = _TEST, method: str = _METHOD, network: str | None = _NETWORK,
     center: Path | None = _CENTER, quantile: float = _QUANTILE, kernel_files: str | None = _KFILES,
     rhs: float | None = typer.Option(None, help="Budget sum x = RHS (default n/2)."), oracle: str = _ORACLE,
-    solver: str = _SOLVER, tol: float = _TOL, time_limit: float | None = _TLIM, json_out: Path | None = _JSON,
-    plot: Path | None = _PLOT,
+    solver: str = _SOLVER, tol: float = _TOL, time_limit: float | None = _TLIM, tee: bool = _TEE,
+    write_model: Path | None = _WRITE, json_out: Path | None = _JSON, plot: Path | None = _PLOT,
 ) -> None:
     """(Obj): min_x max_{c in U} c'x s.t. sum x = RHS, x in [-1, 1]^n."""
     from nnblocks.robust import robust_obj
 
     _solve_and_report(robust_obj, data=data, test=test, method=method, network=network, center=center,
                       quantile=quantile, kernel_files=kernel_files, rhs=rhs, oracle=oracle, solver=solver, tol=tol,
-                      time_limit=time_limit, json_out=json_out, plot=plot, level=quantile, feas_rhs=None)
+                      time_limit=time_limit, tee=tee, write_model=write_model, json_out=json_out, plot=plot,
+                      level=quantile, feas_rhs=None)
 
 
 @robust_app.command()
@@ -251,36 +308,42 @@ def feas(
     data: Path = _TRAIN, test: Path | None = _TEST, method: str = _METHOD, network: str | None = _NETWORK,
     center: Path | None = _CENTER, quantile: float = _QUANTILE, kernel_files: str | None = _KFILES,
     rhs: float = typer.Option(0.0, help="Right-hand side of c'x <= RHS."), oracle: str = _ORACLE,
-    solver: str = _SOLVER, tol: float = _TOL, time_limit: float | None = _TLIM, json_out: Path | None = _JSON,
-    plot: Path | None = _PLOT,
+    solver: str = _SOLVER, tol: float = _TOL, time_limit: float | None = _TLIM, tee: bool = _TEE,
+    write_model: Path | None = _WRITE, json_out: Path | None = _JSON, plot: Path | None = _PLOT,
 ) -> None:
     """(Feas): max_x sum x s.t. c'x <= RHS for all c in U, x in [-1, 1]^n."""
     from nnblocks.robust import robust_feas
 
     _solve_and_report(robust_feas, data=data, test=test, method=method, network=network, center=center,
                       quantile=quantile, kernel_files=kernel_files, rhs=rhs, oracle=oracle, solver=solver, tol=tol,
-                      time_limit=time_limit, json_out=json_out, plot=plot, level=0.9, feas_rhs=rhs)
+                      time_limit=time_limit, tee=tee, write_model=write_model, json_out=json_out, plot=plot,
+                      level=0.9, feas_rhs=rhs)
 
 
 def _solve_and_report(builder, *, data, test, method, network, center, quantile, kernel_files, rhs, oracle, solver,
-                      tol, time_limit, json_out, plot, level: float, feas_rhs: float | None) -> None:
+                      tol, time_limit, tee, write_model, json_out, plot, level: float, feas_rhs: float | None) -> None:
     """Shared body of ``obj`` and ``feas``: the set, the robust solution, the report and the plot.
 
     Every input is checked before the solve, so that a long solve is not lost to a bad file or option.
     """
-    _check_options(solver, tol, time_limit)
-    oracle_options = _oracle(method, oracle)
+    _check_options(solver, tol, time_limit, quantile, method, write_model, json_out, plot)
+    oracle_options = _oracle(method, oracle, tee)
     train = _matrix(data, "--data")
     tst = _matrix(test, "--test") if test else None
     if tst is not None:
         _columns(tst, train.shape[1], test, "--test", f"one value per column of the training data {data}")
-    with usage_errors():
-        U = _uncertainty_set(method, train, quantile, network, center, kernel_files, False)
-        sol = builder(U, rhs=rhs, solver=solver, tol=tol, time_limit=time_limit, progress=True,
-                      oracle_options=oracle_options)
+    _check_plot(plot, train.shape[1], test)
+    start = time.perf_counter()
+    U = _uncertainty_set(method, train, quantile, network, center, kernel_files, False)
+    with usage_errors(flags=_FLAGS):
+        sol = builder(U, rhs=rhs, solver=solver, tol=tol, time_limit=_remaining(time_limit, start), progress=True,
+                      oracle_options=oracle_options, tee=tee, write_model=write_model)
+    if write_model is not None:
+        Console().print(f"wrote {write_model}")
     oos = _report(sol, tst, level, feas_rhs, json_out, {"method": method, "quantile": quantile, "rhs": rhs})
     if plot:
         _save_plot(plot, U, train, sol, oos, level, method)
+    _exit_code(sol)
 
 
 @robust_app.command()
@@ -289,37 +352,42 @@ def path(
     data: Path = _TRAIN, test: Path | None = _TEST, method: str = _METHOD, network: str | None = _NETWORK,
     center: Path | None = _CENTER, quantile: float = _QUANTILE_PATH,
     kernel_files: str | None = _KFILES, oracle: str = _ORACLE, solver: str = _SOLVER, tol: float = _TOL,
-    time_limit: float | None = _TLIM, json_out: Path | None = _JSON, plot: Path | None = _PLOT,
+    time_limit: float | None = _TLIM, tee: bool = _TEE, write_model: Path | None = _WRITE,
+    json_out: Path | None = _JSON, plot: Path | None = _PLOT,
 ) -> None:
     """Robust shortest path: min over source-sink paths of max_{c in U} sum of the arc costs."""
     import networkx as nx
 
     from nnblocks.robust import robust_shortest_path
 
-    _check_options(solver, tol, time_limit)
-    oracle_options = _oracle(method, oracle)
+    _check_options(solver, tol, time_limit, quantile, method, write_model, json_out, plot)
+    oracle_options = _oracle(method, oracle, tee)
     table = _matrix(graph, "--graph")
     if table.shape[1] != 2 or not np.array_equal(table, np.round(table)):
         raise typer.BadParameter(f"{graph}: expected two integer node labels 'tail;head' per line",
-                                 param_hint="--graph")
+                                 param_hint="'--graph'")
     arcs = table.astype(int)
     g = nx.MultiDiGraph()
     g.add_edges_from((int(t), int(h), j, {"index": j}) for j, (t, h) in enumerate(arcs))
     for node, option in ((source, "--source"), (sink, "--sink")):
         if node not in g:
-            raise typer.BadParameter(f"node {node} is not in the graph {graph}", param_hint=option)
+            raise typer.BadParameter(f"node {node} is not in the graph {graph}", param_hint=f"'{option}'")
     train = _matrix(data, "--data")
     _columns(train, len(arcs), data, "--data", f"one cost per arc of {graph}")
     tst = _matrix(test, "--test") if test else None
     if tst is not None:
         _columns(tst, len(arcs), test, "--test", f"one cost per arc of {graph}")
-    with usage_errors():
-        U = _uncertainty_set(method, train, quantile, network, center, kernel_files, True)
-        sol = robust_shortest_path(g, U, source, sink, solver=solver, tol=tol, time_limit=time_limit,
-                                   progress=True, oracle_options=oracle_options)
+    start = time.perf_counter()
+    U = _uncertainty_set(method, train, quantile, network, center, kernel_files, True)
+    with usage_errors(flags=_FLAGS):
+        sol = robust_shortest_path(g, U, source, sink, solver=solver, tol=tol,
+                                   time_limit=_remaining(time_limit, start), progress=True,
+                                   oracle_options=oracle_options, tee=tee, write_model=write_model)
+    if write_model is not None:
+        Console().print(f"wrote {write_model}")
     _report(sol, tst, quantile, None, json_out, {"method": method, "quantile": quantile, "source": source,
                                                   "sink": sink})
-    if plot:
+    if plot:  # the graph, with the chosen arcs when there are any
         import matplotlib
 
         matplotlib.use("Agg")
@@ -332,3 +400,4 @@ def path(
         fig.savefig(plot, dpi=120)
         plt.close(fig)
         Console().print(f"wrote {plot}")
+    _exit_code(sol)

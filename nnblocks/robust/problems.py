@@ -23,7 +23,15 @@ import pyomo.environ as pyo
 
 from nnblocks._results import AsDict
 from nnblocks.robust.base import WorstCase
-from nnblocks.robust.scenario import ScenarioGeneration, ScenarioResult, Termination, _check_stopping
+from nnblocks.robust.scenario import (
+    ScenarioGeneration,
+    ScenarioResult,
+    Termination,
+    _check_stopping,
+    _cut_short,
+    _takes_time_limit,
+    _timed,
+)
 
 __all__ = ["RobustSolution", "robust_obj", "robust_feas", "robust_shortest_path", "path_arcs"]
 
@@ -87,23 +95,29 @@ def _choose_method(U: Any, method: str) -> str:
     return method
 
 
-def _solve_counterpart(m: pyo.ConcreteModel, solver: str, time_limit: float | None, mip_gap: float | None
-                       ) -> tuple[str, str]:
+def _solve_counterpart(m: pyo.ConcreteModel, solver: str, time_limit: float | None, mip_gap: float | None,
+                       tee: bool = False) -> tuple[str, str]:
     from nnblocks.solve import SolveStatus, solve
 
     options = {"simplex_strategy": 4} if "highs" in solver else {}  # primal simplex: faster on the dual of (8)
-    res = solve(m, solver, time_limit=time_limit, mip_gap=mip_gap, **options)
+    res = solve(m, solver, time_limit=time_limit, mip_gap=mip_gap, tee=tee, **options)
     if res.status == SolveStatus.OPTIMAL and res.has_solution:
         return Termination.ROBUST_OPTIMAL.value, ""
     if res.status == SolveStatus.INFEASIBLE:
         return Termination.MASTER_INFEASIBLE.value, "the robust counterpart is infeasible"
     if res.status == SolveStatus.TIME_LIMIT and res.has_solution:
-        return Termination.TIME_LIMIT.value, f"time limit: incumbent with gap {res.gap}"
+        if res.gap is None:
+            return Termination.TIME_LIMIT.value, "time limit reached: an incumbent without a proven bound"
+        if res.gap > 1e-9:
+            return Termination.TIME_LIMIT.value, f"time limit reached: incumbent with relative gap {res.gap:.3g}"
+        return Termination.TIME_LIMIT.value, ("time limit reached before the solver reported optimality (its bound "
+                                              "equals the incumbent's objective)")
     return Termination.SUBSOLVER_FAILURE.value, f"solver {solver!r} ended with status {res.status.value!r}"
 
 
-def _fresh(U: Any, x: np.ndarray, oracle_options: dict) -> WorstCase:
-    return U.worst_case(x, **oracle_options)
+def _fresh(U: Any, x: np.ndarray, oracle_options: dict, deadline: float | None = None) -> WorstCase:
+    """max_{c in U} c'x afresh, within the time left until ``deadline`` where the set takes a time limit."""
+    return U.worst_case(x, **_timed(U, oracle_options, deadline))
 
 
 def _proven(wc: WorstCase | None) -> bool:
@@ -112,11 +126,13 @@ def _proven(wc: WorstCase | None) -> bool:
 
 def _run(m: pyo.ConcreteModel, problem: str, U: Any, x_vars: Any, method: str, solver: str, *, objective: bool,
          rhs: float | None, tol: float, max_iterations: int, time_limit: float | None, progress: bool,
-         oracle_options: dict | None, initial_scenarios: Any, mip_gap: float | None) -> RobustSolution:
+         oracle_options: dict | None, initial_scenarios: Any, mip_gap: float | None, tee: bool = False,
+         write_model: Any = None) -> RobustSolution:
     _check_stopping(tol, max_iterations, time_limit)
     oracle_options = dict(oracle_options or {})
     method = _choose_method(U, method)
     t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + float(time_limit)  # the final evaluation included
     sres = None
     if method == "counterpart":
         blk = U.robust_counterpart(m, x_vars, name="uncertain")
@@ -124,7 +140,7 @@ def _run(m: pyo.ConcreteModel, problem: str, U: Any, x_vars: Any, method: str, s
             m.robust_objective = pyo.Objective(expr=blk.value, sense=pyo.minimize)
         else:
             m.robust_constraint = pyo.Constraint(expr=blk.value <= rhs)
-        status, message = _solve_counterpart(m, solver, time_limit, mip_gap)
+        status, message = _solve_counterpart(m, solver, time_limit, mip_gap, tee)
         iterations = 1
     else:
         sg = ScenarioGeneration(m, solver=solver)
@@ -133,8 +149,12 @@ def _run(m: pyo.ConcreteModel, problem: str, U: Any, x_vars: Any, method: str, s
         else:
             sg.add_uncertain_constraint(x_vars, U, rhs=rhs, name="uncertain", initial_scenarios=initial_scenarios)
         sres = sg.solve(tol=tol, max_iterations=max_iterations, time_limit=time_limit, progress=progress,
-                        oracle_options=oracle_options, mip_gap=mip_gap)
+                        oracle_options=oracle_options, mip_gap=mip_gap, tee=tee)
         status, message, iterations = sres.termination.value, sres.message, sres.iterations
+    if write_model is not None:
+        from nnblocks.solve import write
+
+        write(m, write_model)
     has_x = status in (Termination.ROBUST_OPTIMAL.value, Termination.TIME_LIMIT.value,
                        Termination.ITERATION_LIMIT.value, Termination.STALLED.value)
     x = wc = None
@@ -143,8 +163,21 @@ def _run(m: pyo.ConcreteModel, problem: str, U: Any, x_vars: Any, method: str, s
         x = np.array([x_vars[i].value for i in x_vars], dtype=float)
         if problem == "path":
             x = np.round(x)
-        wc = _fresh(U, x, oracle_options)
-        if wc.status in ("optimal", "feasible"):
+        # the loop's last evaluation, made at this x unless the loop stopped at its time limit, stands when no time
+        # is left or the fresh one is cut short
+        last = None
+        if sres is not None and len(sres.worst_cases) == 1 and status != Termination.TIME_LIMIT.value:
+            last = next(iter(sres.worst_cases.values()))
+        out_of_time = deadline is not None and time.perf_counter() >= deadline
+        if out_of_time and last is not None:
+            wc = last
+        elif out_of_time and _takes_time_limit(U):
+            message = (message + "; " if message else "") + "no time left to evaluate the worst case at x"
+        else:
+            wc = _fresh(U, x, oracle_options, deadline)
+            if last is not None and _cut_short(wc) and not _cut_short(last):
+                wc = last
+        if wc is not None and wc.status in ("optimal", "feasible"):
             robust_value = float(wc.scenario @ x)
         objective_value = robust_value if objective else float(x.sum())
     certified = _proven(wc) and (sres is None or sres.certified)
@@ -165,10 +198,12 @@ def _finite_rhs(rhs: Any) -> float:
 def robust_obj(U: Any, rhs: float | None = None, method: str = "auto", solver: str = "appsi_highs",
                tol: float = 1e-3, max_iterations: int = 500, time_limit: float | None = None,
                progress: bool = False, oracle_options: dict | None = None, initial_scenarios: Any = None,
-               ) -> RobustSolution:
+               tee: bool = False, write_model: Any = None) -> RobustSolution:
     """(Obj): min_x max_{c in U} c'x s.t. sum_i x_i = RHS, x in [-1, 1]^n.
 
-    ``rhs`` defaults to n/2 (the paper's RHS^obj = N/2; its 2-D example uses 0.3).
+    ``rhs`` defaults to n/2 (the paper's RHS^obj = N/2; its 2-D example uses 0.3). ``time_limit`` covers the
+    whole call, the final evaluation of the worst case included. ``tee`` streams the log of the master (or
+    counterpart) solves; ``write_model`` (a .lp or .mps path) receives the model of the final solve.
     """
     n = int(U.dim)
     rhs = n / 2.0 if rhs is None else _finite_rhs(rhs)
@@ -180,17 +215,17 @@ def robust_obj(U: Any, rhs: float | None = None, method: str = "auto", solver: s
     m.budget = pyo.Constraint(expr=pyo.quicksum(m.x[i] for i in m.I) == rhs)
     return _run(m, "obj", U, m.x, method, solver, objective=True, rhs=None, tol=tol, max_iterations=max_iterations,
                 time_limit=time_limit, progress=progress, oracle_options=oracle_options,
-                initial_scenarios=initial_scenarios, mip_gap=None)
+                initial_scenarios=initial_scenarios, mip_gap=None, tee=tee, write_model=write_model)
 
 
 def robust_feas(U: Any, rhs: float | None = None, method: str = "auto", solver: str = "appsi_highs",
                 tol: float = 1e-3, max_iterations: int = 500, time_limit: float | None = None,
                 progress: bool = False, oracle_options: dict | None = None, initial_scenarios: Any = None,
-                ) -> RobustSolution:
+                tee: bool = False, write_model: Any = None) -> RobustSolution:
     """(Feas): max_x sum_i x_i s.t. c'x <= RHS for all c in U, x in [-1, 1]^n.
 
     ``rhs`` defaults to 50 n (the paper's RHS^feas = 50N); the authors' published per-instance tables
-    (and their code) use RHS = 0.
+    (and their code) use RHS = 0. ``time_limit``, ``tee`` and ``write_model`` as in :func:`robust_obj`.
     """
     n = int(U.dim)
     rhs = 50.0 * n if rhs is None else _finite_rhs(rhs)
@@ -200,7 +235,8 @@ def robust_feas(U: Any, rhs: float | None = None, method: str = "auto", solver: 
     m.profit = pyo.Objective(expr=pyo.quicksum(m.x[i] for i in m.I), sense=pyo.maximize)
     return _run(m, "feas", U, m.x, method, solver, objective=False, rhs=rhs, tol=tol,
                 max_iterations=max_iterations, time_limit=time_limit, progress=progress,
-                oracle_options=oracle_options, initial_scenarios=initial_scenarios, mip_gap=None)
+                oracle_options=oracle_options, initial_scenarios=initial_scenarios, mip_gap=None, tee=tee,
+                write_model=write_model)
 
 
 def path_arcs(graph: Any, index: str = "index") -> list[tuple[Any, Any, int]]:
@@ -381,8 +417,10 @@ def robust_shortest_path(graph: Any, U: Any, source: Any, sink: Any, method: str
                          solver: str = "appsi_highs", tol: float = 1e-3, max_iterations: int = 500,
                          time_limit: float | None = None, progress: bool = False, mip_gap: float | None = 1e-4,
                          oracle_options: dict | None = None, initial_scenarios: Any = None,
-                         index: str = "index") -> RobustSolution:
+                         index: str = "index", tee: bool = False, write_model: Any = None) -> RobustSolution:
     """min over s-t paths of max_{c in U} sum_{a in path} c_a.
+
+    ``time_limit``, ``tee`` and ``write_model`` as in :func:`robust_obj`.
 
     Flow formulation: x_a in {0, 1} for every arc a, out(v) - in(v) = 1 at the source, -1 at the sink and 0
     elsewhere. It models paths exactly when every c in U gives the arcs on cycles non-negative costs
@@ -429,7 +467,7 @@ def robust_shortest_path(graph: Any, U: Any, source: Any, sink: Any, method: str
     m.flow = pyo.Constraint(m.V, rule=_flow)
     sol = _run(m, "path", U, m.x, method, solver, objective=True, rhs=None, tol=tol, max_iterations=max_iterations,
                time_limit=time_limit, progress=progress, oracle_options=oracle_options,
-               initial_scenarios=initial_scenarios, mip_gap=mip_gap)
+               initial_scenarios=initial_scenarios, mip_gap=mip_gap, tee=tee, write_model=write_model)
     if sol.x is not None:
         chosen = [int(j) for j in np.flatnonzero(sol.x > 0.5)]
         by_index = {j: (u, v, j) for u, v, j in arcs}

@@ -164,6 +164,31 @@ def _accepts_stop_above(U: Any) -> bool:
     return p is not None and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
+def _takes_time_limit(U: Any) -> bool:
+    """Whether ``U.worst_case`` names a ``time_limit`` parameter (sets whose oracle may take long)."""
+    try:
+        p = inspect.signature(U.worst_case).parameters.get("time_limit")
+    except (TypeError, ValueError):
+        return False
+    return p is not None and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _timed(U: Any, oracle_options: dict, deadline: float | None) -> dict:
+    """The oracle options with the time left until ``deadline`` as ``time_limit``, for a ``worst_case`` that takes
+    one (the smaller of it and a ``time_limit`` given in the options)."""
+    if deadline is None or not _takes_time_limit(U):
+        return oracle_options
+    left = max(deadline - time.perf_counter(), 0.01)
+    given = oracle_options.get("time_limit")
+    return {**oracle_options, "time_limit": left if given is None else min(float(given), left)}
+
+
+def _cut_short(wc: WorstCase) -> bool:
+    """Whether a worst case stopped at its time limit before it was complete (exact: incumbent only; patterns:
+    patterns left unsolved)."""
+    return wc.status != "optimal" or int((wc.stats or {}).get("n_time_limit", 0)) > 0
+
+
 def _early(wc: WorstCase | None) -> bool:
     return wc is not None and bool((wc.stats or {}).get("early_stop", False))
 
@@ -373,6 +398,7 @@ class ScenarioGeneration:
             raise ValueError("the model has no objective and no uncertain objective")
         oracle_options = dict(oracle_options or {})
         t_start = time.perf_counter()
+        deadline = None if time_limit is None else t_start + time_limit  # oracles get the time left
         log: list[IterationRecord] = []
         last_wc: dict[str, WorstCase] = {}
         b = self.block
@@ -428,7 +454,7 @@ class ScenarioGeneration:
                 failed = ""
                 stalled = False
                 for term in terms:
-                    wc, err = self._worst(term, xvals[term.name], oracle_options,
+                    wc, err = self._worst(term, xvals[term.name], _timed(term.U, oracle_options, deadline),
                                           self._threshold(term, master_value, t_fixed, tol))
                     if wc is None:
                         failed = err
@@ -457,10 +483,18 @@ class ScenarioGeneration:
                 bar.update(1)
                 bar.set_postfix(master=f"{master_value:.6g}", violation=f"{violation:.2e}")
                 if failed:
-                    termination, message = Termination.SUBSOLVER_FAILURE, failed
+                    if deadline is not None and time.perf_counter() >= deadline:
+                        termination, message = Termination.TIME_LIMIT, f"time limit reached ({failed})"
+                    else:
+                        termination, message = Termination.SUBSOLVER_FAILURE, failed
                     break
                 if not new_cuts:
-                    termination = Termination.ROBUST_OPTIMAL
+                    if deadline is not None and time.perf_counter() >= deadline and any(
+                            _cut_short(w) for w in last_wc.values()):
+                        termination = Termination.TIME_LIMIT
+                        message = "time limit reached in the adversarial problem: no violated scenario found so far"
+                    else:
+                        termination = Termination.ROBUST_OPTIMAL
                     break
                 if stalled:
                     termination = Termination.STALLED
@@ -483,7 +517,7 @@ class ScenarioGeneration:
             # an early-stopped worst case only shows a violation: evaluate the reported ones completely
             for term in terms:
                 if _early(last_wc.get(term.name)) and term.name in xvals:
-                    wc, err = self._worst(term, xvals[term.name], oracle_options)
+                    wc, err = self._worst(term, xvals[term.name], _timed(term.U, oracle_options, deadline))
                     if wc is None:
                         termination, message = Termination.SUBSOLVER_FAILURE, err
                         break

@@ -1,0 +1,5 @@
+"""``python -m nnblocks.cli``: the ``nnblocks`` command without the console script."""
+
+from nnblocks.cli import main
+
+main()
