@@ -8,6 +8,7 @@ models over the shipped 784-input networks, train networks or start a local clus
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -70,8 +71,25 @@ def _params() -> list:
             for page in PAGES if python_blocks(page)]
 
 
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread while a page runs: the suite runs one worker per core, and on a loaded two-core
+    machine torch's default two threads made the one-class training of robust.md take 213 s instead of 11 s."""
+    if importlib.util.find_spec("torch") is None:
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("page", _params())
-def test_page_code_blocks_run_from_any_directory(page: Path, tmp_path, monkeypatch) -> None:
+def test_page_code_blocks_run_from_any_directory(page: Path, tmp_path, monkeypatch, one_torch_thread) -> None:
     monkeypatch.chdir(tmp_path)  # shipped models by name, files written by the blocks land here
     run_page(page)
 
