@@ -69,6 +69,18 @@ def _bounds_dict(index, lower, upper) -> dict:
     return {j: (_none_if_inf(lo), _none_if_inf(hi)) for j, lo, hi in zip(index, lower, upper)}
 
 
+def _add_constraints(lb, name: str, exprs: dict, index=None) -> None:
+    """Declare the constraint ``lb.<name>`` indexed by ``index`` (default: the keys of ``exprs``) holding ``exprs``.
+
+    Each expression is set directly and the component keeps no construction rule, so nothing but
+    data (no closure) is stored and the model pickles.
+    """
+    con = pyo.Constraint(list(exprs) if index is None else index)
+    lb.add_component(name, con)
+    for key, e in exprs.items():
+        con[key] = e
+
+
 def _post_vars(lb, n: int, lower: np.ndarray, upper: np.ndarray) -> None:
     """x[j], the post-activation h^k_j of every neuron, with the given bounds."""
     lb.x = pyo.Var(range(n), bounds=_bounds_dict(range(n), lower, upper))
@@ -95,7 +107,7 @@ def _stable(lb, act, W, b, prev, pieces: np.ndarray, rows: np.ndarray, name: str
     for i, j in enumerate(keep.tolist()):
         e = aff.expression(i, scale=float(sl[i]), extra_coefs=(-1.0,), extra_vars=(x[j],), with_constant=False)
         exprs[j] = EqualityExpression((e, float(-sl[i] * aff.constant[i] - ic[i])))
-    lb.add_component(name, pyo.Constraint(keep.tolist(), rule=lambda _b, j: exprs[j]))
+    _add_constraints(lb, name, exprs)
 
 
 def relu_fj(lb, W, b, prev, L, U, stable_piece: np.ndarray, relax: bool) -> np.ndarray:
@@ -127,9 +139,9 @@ def relu_fj(lb, W, b, prev, L, U, stable_piece: np.ndarray, relax: bool) -> np.n
         u, lo = float(U[j]), float(L[j])
         xb_e[j] = InequalityExpression((LinearExpression(linear_coefs=[1.0, u], linear_vars=[x[j], z[j]]), u), False)
         sb_e[j] = InequalityExpression((LinearExpression(linear_coefs=[1.0, lo], linear_vars=[s[j], z[j]]), 0.0), False)
-    lb.affine = pyo.Constraint(idx, rule=lambda _b, j: aff_e[j])
-    lb.x_bound = pyo.Constraint(idx, rule=lambda _b, j: xb_e[j])
-    lb.s_bound = pyo.Constraint(idx, rule=lambda _b, j: sb_e[j])
+    _add_constraints(lb, "affine", aff_e)
+    _add_constraints(lb, "x_bound", xb_e)
+    _add_constraints(lb, "s_bound", sb_e)
     return unstable
 
 
@@ -141,15 +153,16 @@ class _ReLUPieces:
 _RELU_PIECES = _ReLUPieces()
 
 
-def _indicator_domain(last: np.ndarray, relax: bool):
+def _indicator_domain(jp: list[tuple[int, int]], last: np.ndarray, relax: bool):
     """Binary for every reachable piece but the last; u of the last piece is continuous in [0, 1].
 
     sum_p u_p = 1 makes the last indicator integral whenever the others are, so P reachable pieces
-    need P - 1 binaries (one for two pieces); the LP relaxation is the same.
+    need P - 1 binaries (one for two pieces); the LP relaxation is the same. Returned as a dict
+    (j, p) -> domain (data, not a function, so that the model pickles).
     """
     if relax:
         return pyo.UnitInterval
-    return lambda _b, j, p: pyo.UnitInterval if p == last[j] else pyo.Binary
+    return {(j, p): pyo.UnitInterval if p == last[j] else pyo.Binary for j, p in jp}
 
 
 def _reachable_pieces(first: np.ndarray, last: np.ndarray, unstable: np.ndarray) -> list[tuple[int, int]]:
@@ -183,42 +196,63 @@ def pwl_bigm(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper) -> 
     """
     unstable, idx, jp = _stable_and_unstable(lb, act, W, b, prev, first, last, post_lower, post_upper)
     lb.a = pyo.Var(idx, bounds=_bounds_dict(idx, L[unstable], U[unstable]))
-    lb.u = pyo.Var(jp, domain=_indicator_domain(last, relax=False))
+    lb.u = pyo.Var(jp, domain=_indicator_domain(jp, last, relax=False))
     if not idx:
         return unstable
     aff = _Affine.of(W, b, prev, unstable)
     x, a, u = lb.x, lb.a, lb.u
     t_lo, t_hi = act.piece_bounds()
     dev_hi, dev_lo = _deviation(act, L[unstable], U[unstable])  # (n_unstable, P)
-    aff_e = {}
+    aff_e, one_e = {}, {}
     for i, j in enumerate(idx):
         e = aff.expression(i, extra_coefs=(-1.0,), extra_vars=(a[j],), with_constant=False)
         aff_e[j] = EqualityExpression((e, float(-aff.constant[i])))
-    lb.affine = pyo.Constraint(idx, rule=lambda _b, j: aff_e[j])
-    lb.one = pyo.Constraint(idx, rule=lambda _b, j: sum(u[j, p] for p in range(int(first[j]), int(last[j]) + 1)) == 1)
+        one_e[j] = _sum_is_one([u[j, p] for p in range(int(first[j]), int(last[j]) + 1)])
+    _add_constraints(lb, "affine", aff_e)
+    _add_constraints(lb, "one", one_e)
     pos = {j: i for i, j in enumerate(idx)}
-    lower_idx = [(j, p) for j, p in jp if p > first[j]]
-    upper_idx = [(j, p) for j, p in jp if p < last[j]]
-
-    def piece_lower(_b, j, p):  # a - (t_{p-1} - L) u_p >= L
-        return a[j] - float(t_lo[p] - L[j]) * u[j, p] >= float(L[j])
-
-    def piece_upper(_b, j, p):  # a + (U - t_p) u_p <= U
-        return a[j] + float(U[j] - t_hi[p]) * u[j, p] <= float(U[j])
-
-    def map_upper(_b, j, p):  # x - a_p a - c_p <= M+ (1 - u_p)
-        m = float(dev_hi[pos[j], p])
-        return x[j] - float(act.slopes[p]) * a[j] + m * u[j, p] <= m + float(act.intercepts[p])
-
-    def map_lower(_b, j, p):  # x - a_p a - c_p >= -M- (1 - u_p)
-        m = float(dev_lo[pos[j], p])
-        return x[j] - float(act.slopes[p]) * a[j] - m * u[j, p] >= float(act.intercepts[p]) - m
-
-    lb.piece_lower = pyo.Constraint(lower_idx, rule=piece_lower)
-    lb.piece_upper = pyo.Constraint(upper_idx, rule=piece_upper)
-    lb.map_upper = pyo.Constraint(jp, rule=map_upper)
-    lb.map_lower = pyo.Constraint(jp, rule=map_lower)
+    lower_e, upper_e, map_hi_e, map_lo_e = {}, {}, {}, {}
+    for j, p in jp:
+        aj, ujp, xj = a[j], u[j, p], x[j]
+        if p > first[j]:  # a - (t_{p-1} - L) u_p >= L
+            lower_e[j, p] = _ge([1.0, -float(t_lo[p] - L[j])], [aj, ujp], float(L[j]))
+        if p < last[j]:  # a + (U - t_p) u_p <= U
+            upper_e[j, p] = _le([1.0, float(U[j] - t_hi[p])], [aj, ujp], float(U[j]))
+        slope, icpt = float(act.slopes[p]), float(act.intercepts[p])
+        m_hi, m_lo = float(dev_hi[pos[j], p]), float(dev_lo[pos[j], p])
+        # x - a_p a - c_p <= M+ (1 - u_p)  and  x - a_p a - c_p >= -M- (1 - u_p)
+        map_hi_e[j, p] = _le([1.0, -slope, m_hi], [xj, aj, ujp], m_hi + icpt)
+        map_lo_e[j, p] = _ge([1.0, -slope, -m_lo], [xj, aj, ujp], icpt - m_lo)
+    _add_constraints(lb, "piece_lower", lower_e)
+    _add_constraints(lb, "piece_upper", upper_e)
+    _add_constraints(lb, "map_upper", map_hi_e)
+    _add_constraints(lb, "map_lower", map_lo_e)
     return unstable
+
+
+def _linear(coefs: list[float], vars_: list) -> LinearExpression:
+    """sum(coefs * vars) with the zero coefficients dropped."""
+    keep = [(c, v) for c, v in zip(coefs, vars_) if c != 0.0]
+    return LinearExpression(linear_coefs=[c for c, _ in keep], linear_vars=[v for _, v in keep])
+
+
+def _le(coefs: list[float], vars_: list, rhs: float) -> InequalityExpression:
+    """sum(coefs * vars) <= rhs."""
+    return InequalityExpression((_linear(coefs, vars_), rhs), False)
+
+
+def _ge(coefs: list[float], vars_: list, rhs: float) -> InequalityExpression:
+    """sum(coefs * vars) >= rhs."""
+    return InequalityExpression((rhs, _linear(coefs, vars_)), False)
+
+
+def _eq(coefs: list[float], vars_: list, rhs: float) -> EqualityExpression:
+    """sum(coefs * vars) == rhs."""
+    return EqualityExpression((_linear(coefs, vars_), rhs))
+
+
+def _sum_is_one(vars_: list) -> EqualityExpression:
+    return _eq([1.0] * len(vars_), vars_, 1.0)
 
 
 def _deviation(act, L: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -246,27 +280,29 @@ def pwl_hull(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper, rel
     t_lo, t_hi = act.piece_bounds()
     lo = {(j, p): max(float(t_lo[p]), float(L[j])) for j, p in jp}
     hi = {(j, p): min(float(t_hi[p]), float(U[j])) for j, p in jp}
-    lb.v = pyo.Var(jp, bounds=lambda _b, j, p: (min(lo[j, p], 0.0), max(hi[j, p], 0.0)))
-    lb.u = pyo.Var(jp, domain=_indicator_domain(last, relax))
+    lb.v = pyo.Var(jp, bounds={jp_: (min(lo[jp_], 0.0), max(hi[jp_], 0.0)) for jp_ in jp})
+    lb.u = pyo.Var(jp, domain=_indicator_domain(jp, last, relax))
     if not idx:
         return unstable
     aff = _Affine.of(W, b, prev, unstable)
     x, v, u = lb.x, lb.v, lb.u
     pieces = {j: range(int(first[j]), int(last[j]) + 1) for j in idx}
-    aff_e = {}
+    sl, ic = act.slopes, act.intercepts
+    aff_e, one_e, map_e = {}, {}, {}
     for i, j in enumerate(idx):
         vs = [v[j, p] for p in pieces[j]]
+        us = [u[j, p] for p in pieces[j]]
         e = aff.expression(i, extra_coefs=[-1.0] * len(vs), extra_vars=vs, with_constant=False)
         aff_e[j] = EqualityExpression((e, float(-aff.constant[i])))
-    lb.affine = pyo.Constraint(idx, rule=lambda _b, j: aff_e[j])
-    lb.one = pyo.Constraint(idx, rule=lambda _b, j: sum(u[j, p] for p in pieces[j]) == 1)
-    sl, ic = act.slopes, act.intercepts
-    lb.map = pyo.Constraint(
-        idx,
-        rule=lambda _b, j: x[j] - sum(float(sl[p]) * v[j, p] + float(ic[p]) * u[j, p] for p in pieces[j]) == 0,
-    )
-    lb.v_lower = pyo.Constraint(jp, rule=lambda _b, j, p: v[j, p] - lo[j, p] * u[j, p] >= 0)
-    lb.v_upper = pyo.Constraint(jp, rule=lambda _b, j, p: v[j, p] - hi[j, p] * u[j, p] <= 0)
+        one_e[j] = _sum_is_one(us)
+        # x - sum_p (a_p v_p + c_p u_p) = 0
+        coefs = [1.0] + [-float(sl[p]) for p in pieces[j]] + [-float(ic[p]) for p in pieces[j]]
+        map_e[j] = _eq(coefs, [x[j], *vs, *us], 0.0)
+    _add_constraints(lb, "affine", aff_e)
+    _add_constraints(lb, "one", one_e)
+    _add_constraints(lb, "map", map_e)
+    _add_constraints(lb, "v_lower", {(j, p): _ge([1.0, -lo[j, p]], [v[j, p], u[j, p]], 0.0) for j, p in jp})
+    _add_constraints(lb, "v_upper", {(j, p): _le([1.0, -hi[j, p]], [v[j, p], u[j, p]], 0.0) for j, p in jp})
     return unstable
 
 
@@ -303,7 +339,7 @@ def pattern_layer(lb, act, W, b, prev, pieces: np.ndarray) -> None:
         lo = _none_if_inf(t_lo[p] - aff.constant[i])
         hi = _none_if_inf(t_hi[p] - aff.constant[i])
         rng[j] = (lo, e, hi)
-    lb.region = pyo.Constraint(list(rng), rule=lambda _b, j: rng[j])
+    _add_constraints(lb, "region", rng)
     if empty:
         # the pattern asks a constant neuron for a piece it is not in: an empty region, stated with a
         # variable so that every solver interface reports infeasibility

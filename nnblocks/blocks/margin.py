@@ -18,6 +18,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.base.block import ScalarBlock
 
+from nnblocks.blocks._encode import _add_constraints
 from nnblocks.blocks.norms import _as_term_list
 
 __all__ = ["TargetMargin"]
@@ -134,6 +135,7 @@ class TargetMargin(ScalarBlock):
         y, t, g = b._outputs, b._target, b._gamma
         b.others = pyo.Set(initialize=[j for j in range(len(y)) if j != t], ordered=True)
         if b._kind == "ratio":
-            b.margin = pyo.Constraint(b.others, rule=lambda b, j: y[t] - (1 + g) * y[j] >= 0)
+            exprs = {j: y[t] - (1 + g) * y[j] >= 0 for j in b.others}
         else:
-            b.margin = pyo.Constraint(b.others, rule=lambda b, j: y[t] - y[j] >= g)
+            exprs = {j: y[t] - y[j] >= g for j in b.others}
+        _add_constraints(b, "margin", exprs, b.others)

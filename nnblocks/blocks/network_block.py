@@ -1,9 +1,13 @@
 """``NetworkBlock``: a trained piecewise-affine network y = f(x) as a Pyomo block.
 
-A user's model gets the network with two lines::
+A user's model gets the network in one line::
+
+    m.nn = NetworkBlock(network, inputs=m.x)  # or input_bounds=(lower, upper) for the block's own inputs
+
+(any keyword of :meth:`NetworkBlockData.build`), or as an empty block filled later::
 
     m.nn = NetworkBlock()
-    m.nn.build(network, inputs=m.x)          # or input_bounds=(lower, upper) for the block's own inputs
+    m.nn.build(network, inputs=m.x)
 
 Layer k (1-based) is the block ``m.nn.layer[k]``; for its neuron j
 
@@ -23,13 +27,16 @@ and ``map_lower``/``map_upper`` (big-M, eqs. (16)-(18)), ``map``/``v_lower``/``v
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.gc_manager import PauseGC
-from pyomo.core.base.block import BlockData, declare_custom_block
+from pyomo.core.base.block import BlockData, CustomBlock, ScalarCustomBlockMixin
+from pyomo.core.base.component import Component
 from pyomo.core.base.indexed_component_slice import IndexedComponent_slice
 from pyomo.core.expr.numeric_expr import LinearExpression
 
@@ -76,11 +83,11 @@ class _PreActivations:
         return f"<pre-activations of layer {self._k} ({len(self)} neurons)>"
 
 
-@declare_custom_block(name="NetworkBlock")
 class NetworkBlockData(BlockData):
     """One network y = f(x) inside a Pyomo model (see the module docstring for the naming).
 
-    Create with ``m.nn = NetworkBlock()`` and fill with :meth:`build`.
+    Create with ``m.nn = NetworkBlock(network, inputs=...)``, or ``m.nn = NetworkBlock()`` and fill with
+    :meth:`build`.
     """
 
     def __init__(self, component) -> None:
@@ -95,6 +102,7 @@ class NetworkBlockData(BlockData):
         self._prev: list[_encode._Previous] = []
         self._pre: list[_PreActivations] = []
         self._pattern = None
+        self._pending: _Pending | None = None  # the arguments of NetworkBlock(network, ...) until construction
 
     # -- construction -----------------------------------------------------------------------
     def build(
@@ -106,8 +114,11 @@ class NetworkBlockData(BlockData):
         bounds: Any = "interval",
         ball: dict | None = None,
         pattern: Sequence[Sequence[int]] | None = None,
+        outputs: Any = None,
     ) -> NetworkBlockData:
         """Encode ``network`` on ``inputs`` (or on the block's own input variables ``input[i]``).
+
+        ``NetworkBlock(network, ...)`` with the same arguments builds the block on construction.
 
         Parameters
         ----------
@@ -133,36 +144,25 @@ class NetworkBlockData(BlockData):
         pattern:
             An activation pattern (format of :meth:`Network.activation_pattern`): required for
             ``"pattern"``; for the other formulations it is fixed right away (:meth:`fix_pattern`).
+        outputs:
+            The caller's variables for the network output y (like ``inputs``), tied to the block's
+            output variables h^K by the equalities ``output_link[j]``: y_j = h^K_j. ``None`` adds none.
         """
         if self._network is not None:
             raise RuntimeError("this NetworkBlock is already built; create a new NetworkBlock")
-        if not isinstance(network, Network):
-            raise TypeError(f"network must be an nnblocks.Network, got {type(network).__name__}")
-        if formulation not in FORMULATIONS:
-            raise ValueError(f"unknown formulation {formulation!r}; choose one of {', '.join(FORMULATIONS)}")
-        if formulation == "pattern" and pattern is None:
-            raise ValueError('formulation="pattern" needs pattern=... (e.g. network.activation_pattern(x))')
+        self._encode(_plan(network, inputs, input_bounds, formulation, bounds, ball, pattern, outputs))
+        return self
+
+    def _encode(self, plan: _Plan) -> None:
+        """Add the components of a checked build (see :func:`_plan`)."""
+        network, formulation, nb, pattern_arr = plan.network, plan.formulation, plan.bounds, plan.pattern
         n0 = network.n_inputs
-        # everything that can fail is checked before the first component is added
-        if inputs is None:
-            lower, upper = _input_box(input_bounds, n0)
-        else:
-            if input_bounds is not None:
-                raise ValueError("give either inputs (the bounds are the variables' bounds) or input_bounds, not both")
-            in_vars = _var_list(inputs, n0)
-            lower = np.array([-np.inf if v.lb is None else v.lb for v in in_vars], dtype=float)
-            upper = np.array([np.inf if v.ub is None else v.ub for v in in_vars], dtype=float)
-        pattern_arr = _check_pattern(network, pattern) if pattern is not None else None
-        nb = None
-        if formulation != "pattern":
-            nb = _resolve_bounds(network, lower, upper, bounds, ball)
-            for k, B in enumerate(nb.layers, start=1):
-                _check_finite(k, np.asarray(B.lower), np.asarray(B.upper), np.asarray(B.first_piece),
-                              np.asarray(B.last_piece), lower, upper)
         with PauseGC():
-            if inputs is None:
-                self.input = pyo.Var(range(n0), bounds=_encode._bounds_dict(range(n0), lower, upper))
+            if plan.inputs is None:
+                self.input = pyo.Var(range(n0), bounds=_encode._bounds_dict(range(n0), plan.lower, plan.upper))
                 in_vars = [self.input[i] for i in range(n0)]
+            else:
+                in_vars = list(plan.inputs)
             self._network = network
             self._formulation = formulation
             self._input_vars = in_vars
@@ -199,11 +199,16 @@ class NetworkBlockData(BlockData):
                 xs = [lb.x[j] for j in range(layer.n_out)]
                 const = np.array([v.value if v.fixed else np.nan for v in xs], dtype=float)
                 prev = _encode._Previous(np.array(xs + [None], dtype=object)[:-1], const)
-        if pattern is not None and formulation != "pattern":
-            self.fix_pattern(pattern)
-        elif pattern is not None:
+            if plan.outputs is not None:
+                h = self.layer[len(network)].x
+                _encode._add_constraints(
+                    self, "output_link",
+                    {j: _encode._eq([1.0, -1.0], [y, h[j]], 0.0) for j, y in enumerate(plan.outputs)},
+                )
+        if pattern_arr is not None and formulation != "pattern":
+            self.fix_pattern(pattern_arr)
+        elif pattern_arr is not None:
             self._pattern = pattern_arr
-        return self
 
     # -- access -----------------------------------------------------------------------------
     @property
@@ -333,7 +338,172 @@ class NetworkBlockData(BlockData):
         return None if self._pattern is None else tuple(np.asarray(p).copy() for p in self._pattern)
 
 
-NetworkBlock: type[pyo.Block] = globals()["NetworkBlock"]  # the component class declare_custom_block made
+class NetworkBlock(CustomBlock):
+    """A trained network y = f(x) as a Pyomo block component.
+
+    Three forms::
+
+        m.nn = NetworkBlock(net, inputs=m.x)                 # built on construction: any keyword of build()
+        m.nn = NetworkBlock(network=net, inputs=m.x, formulation="hull", bounds="lp")
+        m.nn = NetworkBlock(); m.nn.build(net, inputs=m.x)   # empty, filled by build()
+        m.nets = NetworkBlock(range(3))                      # indexed, m.nets[i].build(...) each
+
+    The arguments of the one-line form are checked (and the bounds computed) when the component is
+    created, so bad input raises there; the components are added when Pyomo constructs the block
+    (right away in a ``ConcreteModel``).
+    """
+
+    _ComponentDataClass = NetworkBlockData
+    _default_ctype = None
+    _default_rule = None
+
+    def __new__(cls, *args, **kwargs):
+        if cls is NetworkBlock and _wants_build(args, kwargs):
+            return CustomBlock.__new__(ScalarNetworkBlock)
+        return super().__new__(cls, *args, **kwargs)
+
+    def __init__(self, *args, **kwargs) -> None:
+        pyomo_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _PYOMO_KEYWORDS}
+        if _wants_build(args, kwargs):
+            if "rule" in pyomo_kwargs:
+                raise TypeError("NetworkBlock takes either a network to build or rule=, not both")
+            self._pending = _Pending(_build_arguments(args, kwargs))
+            pyomo_kwargs["rule"] = _build_on_construction
+            args = ()
+        CustomBlock.__init__(self, *args, **pyomo_kwargs)
+
+
+class ScalarNetworkBlock(ScalarCustomBlockMixin, NetworkBlockData, NetworkBlock):
+    """A single :class:`NetworkBlock` (what ``NetworkBlock()`` and ``NetworkBlock(network, ...)`` create)."""
+
+
+class IndexedNetworkBlock(NetworkBlock):
+    """An indexed :class:`NetworkBlock` (``NetworkBlock(index)``); build each element with ``build``."""
+
+
+NetworkBlock._scalar_custom_block = ScalarNetworkBlock
+NetworkBlock._indexed_custom_block = IndexedNetworkBlock
+
+# Pyomo's own construction keywords of a block; every other keyword goes to build()
+_PYOMO_KEYWORDS = frozenset({"rule", "concrete", "dense", "name", "doc", "ctype", "options"})
+_BUILD_SIGNATURE = inspect.signature(NetworkBlockData.build)
+_BUILD_NAMES = tuple(p for p in _BUILD_SIGNATURE.parameters if p != "self")
+
+
+def _wants_build(args: tuple, kwargs: dict) -> bool:
+    """Whether ``NetworkBlock(*args, **kwargs)`` is the one-line form (a network or build keywords given)."""
+    return bool(args and isinstance(args[0], Network)) or any(k not in _PYOMO_KEYWORDS for k in kwargs)
+
+
+def _build_arguments(args: tuple, kwargs: dict) -> dict:
+    """The build() arguments of the one-line form, bound by name; a misuse gets one line saying what to write."""
+    if args and not isinstance(args[0], Network):
+        if "network" in kwargs:
+            raise TypeError(
+                "a NetworkBlock built on construction is a single block: write NetworkBlock(network=net, ...) "
+                "without an index, or NetworkBlock(index) and then m.nn[i].build(net, ...) for each i"
+            )
+        raise TypeError(
+            f"NetworkBlock's first argument must be the nnblocks.Network, got {type(args[0]).__name__}; "
+            "write NetworkBlock(net, inputs=m.x, ...)"
+        )
+    if not args and "network" not in kwargs:
+        raise TypeError("NetworkBlock(...) needs the network: write NetworkBlock(net, inputs=m.x, ...)")
+    try:
+        bound = _BUILD_SIGNATURE.bind(None, *args, **kwargs)
+    except TypeError as e:
+        raise TypeError(
+            f"NetworkBlock(...): {e}; it takes the network, then the keywords of build() "
+            f"({', '.join(_BUILD_NAMES[1:])}) and Pyomo's name, doc, dense, concrete, ctype"
+        ) from None
+    arguments = dict(bound.arguments)
+    del arguments["self"]
+    return arguments
+
+
+@dataclass
+class _Plan:
+    """A checked build: everything is validated and the bounds computed, nothing added to a model yet."""
+
+    network: Network
+    formulation: str
+    inputs: list | None  # the caller's input variables, or None for the block's own input[i]
+    lower: np.ndarray  # the input box the bounds were computed over
+    upper: np.ndarray
+    bounds: Any  # NetworkBounds, or None for the pattern formulation
+    pattern: tuple[np.ndarray, ...] | None
+    outputs: list | None  # the caller's output variables, or None
+
+
+def _plan(network, inputs, input_bounds, formulation, bounds, ball, pattern, outputs) -> _Plan:
+    """Check the build arguments and compute the bounds: everything that can fail, before any component exists."""
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an nnblocks.Network, got {type(network).__name__}")
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"unknown formulation {formulation!r}; choose one of {', '.join(FORMULATIONS)}")
+    if formulation == "pattern" and pattern is None:
+        raise ValueError('formulation="pattern" needs pattern=... (e.g. network.activation_pattern(x))')
+    n0 = network.n_inputs
+    in_vars = None
+    if inputs is None:
+        lower, upper = _input_box(input_bounds, n0)
+    else:
+        if input_bounds is not None:
+            raise ValueError("give either inputs (the bounds are the variables' bounds) or input_bounds, not both")
+        in_vars = _var_list(inputs, n0)
+        lower, upper = _var_box(in_vars)
+    out_vars = None if outputs is None else _var_list(outputs, network.n_outputs, "outputs")
+    pattern_arr = _check_pattern(network, pattern) if pattern is not None else None
+    nb = None
+    if formulation != "pattern":
+        nb = _resolve_bounds(network, lower, upper, bounds, ball)
+        for k, B in enumerate(nb.layers, start=1):
+            _check_finite(k, np.asarray(B.lower), np.asarray(B.upper), np.asarray(B.first_piece),
+                          np.asarray(B.last_piece), lower, upper)
+    return _Plan(network, formulation, in_vars, lower, upper, nb, pattern_arr, out_vars)
+
+
+def _var_box(in_vars: list) -> tuple[np.ndarray, np.ndarray]:
+    lower = np.array([-np.inf if v.lb is None else v.lb for v in in_vars], dtype=float)
+    upper = np.array([np.inf if v.ub is None else v.ub for v in in_vars], dtype=float)
+    return lower, upper
+
+
+class _Pending:
+    """The arguments of ``NetworkBlock(network, ...)`` until the block is constructed, and their checked plan.
+
+    The plan is made at once (so that bad input raises where the block is written) unless the inputs or
+    outputs are components not yet constructed (an abstract model); it is made again at construction
+    if the input variables' bounds changed in between.
+    """
+
+    def __init__(self, arguments: dict) -> None:
+        self.arguments = arguments
+        deferred = any(
+            isinstance(arguments.get(k), Component) and not arguments[k].is_constructed() for k in ("inputs", "outputs")
+        )
+        self.plan = None if deferred else _plan(**self._all_arguments())
+
+    def _all_arguments(self) -> dict:
+        defaults = {k: p.default for k, p in _BUILD_SIGNATURE.parameters.items() if k != "self"}
+        return {**defaults, **self.arguments}
+
+    def current_plan(self) -> _Plan:
+        plan = self.plan
+        if plan is not None and plan.inputs is not None:
+            lower, upper = _var_box(plan.inputs)
+            if not (np.array_equal(lower, plan.lower) and np.array_equal(upper, plan.upper)):
+                plan = None
+        return plan if plan is not None else _plan(**self._all_arguments())
+
+
+def _build_on_construction(block: NetworkBlockData) -> None:
+    """Construction rule of ``NetworkBlock(network, ...)``: encode the network given there (a module-level
+    function, so that the model pickles); the arguments are dropped once the block is built."""
+    pending, block._pending = block._pending, None
+    if block._network is not None:
+        raise RuntimeError("this NetworkBlock is already built; create a new NetworkBlock")
+    block._encode(pending.current_plan())
 
 
 def _resolve_bounds(network, lower, upper, bounds, ball):
@@ -376,7 +546,7 @@ def _input_box(input_bounds, n0: int) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _var_list(inputs, n0: int) -> list:
+def _var_list(inputs, n0: int, what: str = "inputs") -> list:
     if isinstance(inputs, IndexedComponent_slice):
         items = list(inputs)
     elif isinstance(inputs, pyo.Var):
@@ -387,9 +557,9 @@ def _var_list(inputs, n0: int) -> list:
         items = list(inputs)
     for i, v in enumerate(items):
         if not (hasattr(v, "is_variable_type") and v.is_variable_type() and not v.is_indexed()):
-            raise TypeError(f"inputs[{i}] is not a scalar Pyomo variable: {v!r}")
+            raise TypeError(f"{what}[{i}] is not a scalar Pyomo variable: {v!r}")
     if len(items) != n0:
-        raise ValueError(f"the network has {n0} inputs but {len(items)} input variables were given")
+        raise ValueError(f"the network has {n0} {what} but {len(items)} {what[:-1]} variables were given")
     return items
 
 

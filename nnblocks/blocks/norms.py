@@ -25,6 +25,7 @@ from pyomo.core.base.block import ScalarBlock
 from pyomo.core.base.indexed_component import IndexedComponent
 
 from nnblocks import _validate
+from nnblocks.blocks._encode import _add_constraints
 
 __all__ = ["NormBall"]
 
@@ -138,14 +139,14 @@ class NormBall(ScalarBlock):
             b.J = pyo.RangeSet(0, n - 1)
             if p == 1:
                 b.d = pyo.Var(b.J, bounds=_aux_bounds(v, b._center_values, r, per_coordinate=True))
-                b.above = pyo.Constraint(b.J, rule=lambda b, j: b.d[j] - v[j] >= -c[j])
-                b.below = pyo.Constraint(b.J, rule=lambda b, j: b.d[j] + v[j] >= c[j])
+                _add_constraints(b, "above", {j: b.d[j] - v[j] >= -c[j] for j in range(n)}, b.J)
+                _add_constraints(b, "below", {j: b.d[j] + v[j] >= c[j] for j in range(n)}, b.J)
                 b.distance = pyo.Expression(expr=pyo.quicksum(b.d[j] for j in range(n)))
             elif p == "inf":
                 lo, hi = _aux_bounds(v, b._center_values, r, per_coordinate=False)
                 b.t = pyo.Var(bounds=(lo, hi))
-                b.above = pyo.Constraint(b.J, rule=lambda b, j: b.t - v[j] >= -c[j])
-                b.below = pyo.Constraint(b.J, rule=lambda b, j: b.t + v[j] >= c[j])
+                _add_constraints(b, "above", {j: b.t - v[j] >= -c[j] for j in range(n)}, b.J)
+                _add_constraints(b, "below", {j: b.t + v[j] >= c[j] for j in range(n)}, b.J)
                 b.distance = pyo.Expression(expr=b.t)
             else:
                 b.distance = pyo.Expression(expr=pyo.quicksum((v[j] - c[j]) ** 2 for j in range(n)))
@@ -168,6 +169,6 @@ def _aux_bounds(v: list, c: np.ndarray, radius: float | None, per_coordinate: bo
     if radius is not None:
         reach = np.minimum(reach, radius)
     if per_coordinate:
-        return lambda b, j: (0.0, float(reach[j]) if np.isfinite(reach[j]) else None)
+        return {j: (0.0, float(r) if np.isfinite(r) else None) for j, r in enumerate(reach.tolist())}
     top = float(reach.max())
     return 0.0, (top if np.isfinite(top) else None)
