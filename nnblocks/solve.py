@@ -17,6 +17,7 @@ import math
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -43,13 +44,19 @@ from nnblocks._highs import new_highs
 from nnblocks._results import AsDict
 from nnblocks._validate import real_number
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
+    "CHECK_TOL",
+    "SOLUTION_TOL",
     "ModelSize",
+    "SolveAttempt",
     "SolveResult",
     "SolveStatus",
     "SolverError",
     "SolverNotAvailableError",
     "available_solvers",
+    "check_solution",
     "default_solver",
     "model_size",
     "persistent_solver",
@@ -79,6 +86,36 @@ class SolveStatus(StrEnum):
 
 
 _WITH_SOLUTION = (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.TIME_LIMIT)
+
+
+SOLUTION_TOL = 1e-6
+"""The tolerance every solution nnblocks returns meets (relative, to ``max(1, |scale|)``).
+
+A returned point satisfies its set's or model's constraints to within ``SOLUTION_TOL * max(1, |R|)`` (a
+scenario lies in its domain box exactly), a reported value equals a fresh evaluation of the returned point
+(a forward pass, ``c'x``) to within ``SOLUTION_TOL * max(1, |value|)``, and a worst case reported as optimal
+is within ``SOLUTION_TOL * max(1, |value|)`` of the maximum over the region it searched. See docs/solving.md.
+"""
+
+CHECK_TOL = 1e-5
+"""Tolerance of :func:`check_solution`: ten times the solvers' default feasibility and integrality tolerances
+(1e-6), so that a solver's ordinary rounding passes and only a wrong answer fails."""
+
+
+@dataclass
+class SolveAttempt(AsDict):
+    """One solver call of :func:`solve`: the first is the one asked for, the others are re-solves.
+
+    ``outcome`` is ``"accepted"`` for the attempt whose answer :func:`solve` returns, else why the answer
+    was not accepted (the check's reason, a status contradicting a known feasible point, a solver error).
+    """
+
+    solver: str
+    options: dict[str, Any]
+    status: SolveStatus
+    objective: float | None
+    time: float
+    outcome: str
 
 
 class SolverError(RuntimeError):
@@ -113,6 +150,9 @@ class SolveResult(AsDict, exclude=("raw",)):
         The solver interface's own termination condition, for diagnostics.
     raw : Any
         The raw results object of the Pyomo interface (left out of ``as_dict()``).
+    attempts : list of SolveAttempt
+        Every solver call made, in order. One entry unless an answer was not accepted (a solver error, a
+        failed ``check``, "infeasible" against a known ``feasible_point``) and :func:`solve` re-solved.
     """
 
     status: SolveStatus
@@ -125,11 +165,17 @@ class SolveResult(AsDict, exclude=("raw",)):
     termination: str
     raw: Any = field(default=None, repr=False)
     solution_loaded: bool = False
+    attempts: list[SolveAttempt] = field(default_factory=list)
 
     @property
     def has_solution(self) -> bool:
         """True when a feasible solution was found and loaded into the model's variables."""
         return self.solution_loaded
+
+    @property
+    def retried(self) -> bool:
+        """True when the answer came from a re-solve (see ``attempts``)."""
+        return len(self.attempts) > 1
 
     def raise_for_status(self, allow: tuple[SolveStatus, ...] = (SolveStatus.OPTIMAL,)) -> SolveResult:
         """Return ``self`` when ``status`` is in ``allow``, else raise :class:`SolverError` naming the status."""
@@ -640,6 +686,9 @@ def solve(
     mip_gap: float | None = None,
     threads: int | None = None,
     tee: bool = False,
+    check: Callable[[Any], str | bool | None] | None = None,
+    feasible_point: Mapping[Any, float] | Iterable[tuple[Any, float]] | None = None,
+    retry: bool = True,
     **solver_options: Any,
 ) -> SolveResult:
     """Solve ``model`` and load the solution into its variables when there is one.
@@ -659,6 +708,25 @@ def solve(
         Stream the solver's log. SCIP is run silent otherwise: Pyomo drains its log through a pipe read by a
         Python thread while SCIP holds the GIL, so a log longer than a pipe buffer (64 KiB) stalls the solve
         for good; with ``tee=True`` keep long SCIP solves' logs short (e.g. ``**{"display/freq": 10000}``).
+    check : callable, optional
+        An independent check of a returned solution: called with the model once a solution is loaded; it
+        returns None (or True, or "") to accept it, or a reason (a string, or False) to reject it, e.g.
+        :func:`check_solution` (every constraint and integrality met to :data:`CHECK_TOL`) or a forward pass
+        of a network's inputs compared with its outputs.
+    feasible_point : mapping or iterable of pairs, optional
+        Values of a point known to be feasible (an input whose forward pass completes it, a heuristic's
+        example, a data point), as ``(variable, value)`` pairs or a mapping (Pyomo's ``ComponentMap``:
+        variables are not hashable): "infeasible" then contradicts it. When every attempt says
+        infeasible and the point, loaded into the model, passes :func:`check_solution`, it is returned with
+        status FEASIBLE; a point that does not fix every variable gives status ERROR instead (never
+        INFEASIBLE).
+    retry : bool
+        When an answer is not accepted (status ERROR; ``check`` rejected the solution; "infeasible" although
+        ``feasible_point`` is known), re-solve with the solver's presolve off (SCIP:
+        ``presolving/maxrounds = 0``; HiGHS: ``presolve = "off"``), then with the other solver (HiGHS for
+        SCIP when it takes the problem class, SCIP otherwise, without ``solver_options``), within what is
+        left of ``time_limit``. The first accepted answer is returned; ``attempts`` lists every call.
+        When none is accepted the status is ERROR (the last attempt's solution, if any, stays loaded).
     **solver_options
         Passed unchanged with the solver's own names (e.g. ``**{"limits/nodes": 10}`` for SCIP).
 
@@ -666,7 +734,7 @@ def solve(
     -------
     SolveResult
         Never raises for infeasible, unbounded or timed-out models: inspect ``status`` or call
-        ``raise_for_status()``.
+        ``raise_for_status()``. ``attempts`` tells whether the answer came from a re-solve.
 
     Raises
     ------
@@ -686,6 +754,10 @@ def solve(
         raise ValueError(f"mip_gap must be non-negative, got {mip_gap}")
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if check is not None and not callable(check):
+        raise TypeError(f"check must be a callable taking the model (e.g. check_solution), got {check!r}")
+    if feasible_point is not None:
+        feasible_point = _point_pairs(feasible_point)
     cls = None
     if solver is None:
         cls = problem_class(model)
@@ -701,6 +773,19 @@ def solve(
             raise err
     _check_highs_options(name, solver_options)
     _check_scip_options(name, solver_options)
+    start = time.perf_counter()
+    result = _solve_once(model, name, obj, time_limit, mip_gap, threads, tee, solver_options)
+    reason = _rejection(result, model, check, feasible_point)
+    result.attempts = [_attempt(result, solver_options, reason or "accepted")]
+    if reason and retry:
+        result = _resolve(model, name, obj, result, reason, start, time_limit, mip_gap, threads, tee, solver_options,
+                          check, feasible_point)
+    result.time = time.perf_counter() - start
+    return result
+
+
+def _solve_once(model, name, obj, time_limit, mip_gap, threads, tee, solver_options) -> SolveResult:
+    """One call of solver ``name`` (checked and available) on ``model``."""
     if _is_persistent(name):
         opt = persistent_solver(model, name)
         _reset_options(opt, name)
@@ -730,6 +815,151 @@ def solve(
     if obj is None:
         result.objective = result.bound = result.gap = None
     return result
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Checking an answer and re-solving
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _violation(lb, ub, value: float) -> float:
+    """Relative violation of lb <= value <= ub (0 when met; a side is scaled by max(1, |side|))."""
+    below = 0.0 if lb is None else (lb - value) / max(1.0, abs(lb))
+    above = 0.0 if ub is None else (value - ub) / max(1.0, abs(ub))
+    return max(below, above, 0.0)
+
+
+def check_solution(model, tol: float = CHECK_TOL) -> str | None:
+    """None when the values in ``model``'s variables satisfy every active constraint, variable bound and
+    integrality to within ``tol`` (relative to ``max(1, |side|)``; integrality absolute), else a one-line
+    description of the worst violation. A solver-independent check of a solver's answer (``solve(check=...)``).
+    """
+    worst, what = float(tol), None
+    for v in _active_vars(model):
+        val = v.value
+        if val is None:  # a variable no constraint uses gets no value; a used one fails its constraint below
+            continue
+        if (viol := _violation(v.lb, v.ub, val)) > worst:
+            worst, what = viol, f"variable {v.name} = {val:.10g} is outside its bounds [{v.lb}, {v.ub}]"
+        if not v.is_continuous() and (viol := abs(val - round(val))) > worst:
+            worst, what = viol, f"integer variable {v.name} = {val:.10g}"
+    for c in model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        try:
+            body = pyo.value(c.body)
+        except ValueError as exc:  # a variable without value
+            return f"constraint {c.name} cannot be evaluated: {exc}"
+        if (viol := _violation(pyo.value(c.lower), pyo.value(c.upper), body)) > worst:
+            worst, what = viol, f"constraint {c.name} violated (relative violation {viol:.3g})"
+    return what
+
+
+def _point_pairs(point: Any) -> list[tuple[Any, float]]:
+    """A known feasible point as a list of (variable, value) pairs."""
+    items = point.items() if isinstance(point, Mapping) else point
+    try:
+        pairs = [(v, float(value)) for v, value in items]
+    except (TypeError, ValueError):
+        raise TypeError(
+            "feasible_point must be (variable, value) pairs or a mapping variable -> value (a ComponentMap)"
+        ) from None
+    if not all(isinstance(v, pyo.Var) or getattr(v, "ctype", None) is pyo.Var for v, _ in pairs):
+        raise TypeError("feasible_point must map Pyomo variables to values")
+    return pairs
+
+
+def _check_reason(check, model) -> str:
+    """The reason a ``check`` gives for rejecting the loaded solution ("" when it accepts it)."""
+    verdict = check(model)
+    if verdict is None or verdict is True:
+        return ""
+    if verdict is False:
+        return "the check rejected the solution"
+    return str(verdict)
+
+
+def _rejection(result: SolveResult, model, check, feasible_point) -> str:
+    """Why ``result`` is not accepted as the answer ("" when it is)."""
+    if result.has_solution and check is not None:
+        reason = _check_reason(check, model)
+        if reason:
+            return f"check failed: {reason}"
+    if feasible_point is not None and result.status in (SolveStatus.INFEASIBLE, SolveStatus.INFEASIBLE_OR_UNBOUNDED):
+        return f"status {result.status.value!r} contradicts a known feasible point"
+    if result.status is SolveStatus.ERROR:
+        return f"solver error (termination {result.termination!r})"
+    return ""
+
+
+def _attempt(result: SolveResult, options: dict, outcome: str) -> SolveAttempt:
+    return SolveAttempt(result.solver, dict(options), result.status, result.objective, result.time, outcome)
+
+
+_PRESOLVE_OFF = {"scip": {"presolving/maxrounds": 0}, "highs": {"presolve": "off"}}
+
+
+def _fallbacks(model, name: str, solver_options: dict) -> list[tuple[str, dict]]:
+    """The re-solves after ``name`` failed: presolve off, then the other solver (if it takes the model)."""
+    out = []
+    fam = _family(name)
+    off = _PRESOLVE_OFF.get(fam)
+    if off is not None and any(solver_options.get(k) != v for k, v in off.items()):
+        out.append((name, {**solver_options, **off}))
+    cls = problem_class(model)
+    other = None
+    if fam == "scip":
+        other = next((h for h in ("highs", "appsi_highs") if _refusal(h, cls) is None), None)
+    elif name != "scip_direct":
+        other = "scip_direct"
+    if other is not None and _is_available(other):
+        out.append((other, {}))
+    return out
+
+
+def _resolve(model, name, obj, first, reason, start, time_limit, mip_gap, threads, tee, solver_options, check,
+             feasible_point) -> SolveResult:
+    """Re-solve after ``first`` was rejected for ``reason``; the first accepted answer, else status ERROR."""
+    attempts = list(first.attempts)
+    result = first
+    for other, options in _fallbacks(model, name, solver_options):
+        remaining = None if time_limit is None else time_limit - (time.perf_counter() - start)
+        if remaining is not None and remaining <= 0:
+            break
+        logger.info("re-solving with %s %s: %s", other, options, reason)
+        t0 = time.perf_counter()
+        try:
+            result = _solve_once(model, other, obj, remaining, mip_gap, threads, tee, options)
+        except SolverError as exc:
+            attempts.append(SolveAttempt(other, dict(options), SolveStatus.ERROR, None,
+                                         time.perf_counter() - t0, f"could not solve: {exc}"))
+            continue
+        reason = _rejection(result, model, check, feasible_point)
+        attempts.append(_attempt(result, options, reason or "accepted"))
+        if not reason:
+            result.attempts = attempts
+            return result
+    if feasible_point is not None and result.status in (SolveStatus.INFEASIBLE, SolveStatus.INFEASIBLE_OR_UNBOUNDED,
+                                                        SolveStatus.ERROR):
+        return _known_point_result(model, obj, feasible_point, result, attempts)
+    result.status = SolveStatus.ERROR
+    result.termination = f"no attempt accepted: {reason}"
+    result.attempts = attempts
+    return result
+
+
+def _known_point_result(model, obj, feasible_point, last: SolveResult, attempts) -> SolveResult:
+    """Every solver said infeasible (or failed) although a feasible point is known: the point when it is a
+    complete, checked solution of the model (status FEASIBLE), else status ERROR with no solution."""
+    for v, value in feasible_point:
+        v.set_value(value, skip_validation=True)
+    reason = check_solution(model)
+    if reason is None:
+        objective = _finite_or_none(pyo.value(obj)) if obj is not None else None
+        attempts.append(SolveAttempt("feasible_point", {}, SolveStatus.FEASIBLE, objective, 0.0, "accepted"))
+        return SolveResult(SolveStatus.FEASIBLE, objective, None, None, 0.0, last.solver, None,
+                           "every solver failed: the known feasible point is returned", last.raw, True, attempts)
+    return SolveResult(SolveStatus.ERROR, None, None, None, 0.0, last.solver, None,
+                       f"every solver failed although a feasible point is known ({reason})", last.raw, False,
+                       attempts)
 
 
 _NO_SOLUTION_KINDS = ("infeasible", "unbounded", "infeasible_or_unbounded")

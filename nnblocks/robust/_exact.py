@@ -12,8 +12,11 @@ box, restricted to outputs in the inf-norm box |h - c_bar| <= R, which contains 
 (||.||_inf <= ||.||_2, ||.||_1), so the bounds stay valid for U. For the Euclidean norm this is a MIQCP
 (SCIP), for the 1- and inf-norm a MILP.
 
-The solver's point is polished: the convex problem of its activation pattern (Theorem 1) is solved
-exactly, which removes the big-M tolerances, and the result is verified by a forward pass.
+The solver's answer is checked (:func:`nnblocks.solve.check_solution`: constraints and integrality; the
+best data point inside U contradicts "infeasible"), and re-solved with presolve off, then with the other
+solver, when the check fails. Its point is put into the domain box and polished: the convex problem of its
+activation pattern (Theorem 1) is solved exactly, which removes the big-M tolerances, and the result is
+verified by a forward pass (:data:`nnblocks.solve.SOLUTION_TOL`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnblocks.robust.base import WorstCase
+from nnblocks.solve import SOLUTION_TOL
 
 if TYPE_CHECKING:  # pragma: no cover
     from nnblocks.robust.network_set import NetworkUncertaintySet
@@ -67,12 +71,24 @@ def build_model(U: NetworkUncertaintySet, x: np.ndarray, bounds: Any = "lp", for
     return m, nb
 
 
+def _known_member(U: NetworkUncertaintySet, x: np.ndarray, tol: float) -> np.ndarray | None:
+    """The best data point of U inside U and its domain box (a known feasible point of Theorem 3's model)."""
+    if U.data is None:
+        return None
+    lo, hi = U.domain
+    D = U.data[np.all((U.data >= lo) & (U.data <= hi), axis=1)]
+    if D.shape[0] == 0:
+        return None
+    D = D[np.asarray(U.contains(D, tol=tol), dtype=bool).reshape(-1)]
+    return D[int(np.argmax(D @ x))] if D.shape[0] else None
+
+
 def worst_case_exact(
     U: NetworkUncertaintySet,
     x: np.ndarray,
     time_limit: float | None = None,
     solver: str | None = None,
-    tol: float = 1e-6,
+    tol: float = SOLUTION_TOL,
     mip_gap: float | None = None,
     threads: int | None = None,
     tee: bool = False,
@@ -81,7 +97,7 @@ def worst_case_exact(
     polish: bool = True,
     **solver_options: Any,
 ) -> WorstCase:
-    from nnblocks.solve import SolveStatus, solve
+    from nnblocks.solve import SolveStatus, check_solution, solve
 
     t0 = time.perf_counter()
     if solver is None and U.norm != 2:
@@ -89,7 +105,12 @@ def worst_case_exact(
     m, nb = build_model(U, x, bounds=bounds, formulation=formulation, bounds_time_limit=time_limit)
     t_build = time.perf_counter() - t0
     remaining = None if time_limit is None else max(1.0, float(time_limit) - t_build)
-    res = solve(m, solver=solver, time_limit=remaining, mip_gap=mip_gap, threads=threads, tee=tee, **solver_options)
+    member = _known_member(U, x, tol)
+    known = None if member is None else [(m.c[i], float(member[i])) for i in range(U.dim)]
+    # the solver's point must satisfy the model (integrality included) and a known member of U contradicts
+    # "infeasible": otherwise solve re-solves with presolve off, then with the other solver
+    res = solve(m, solver=solver, time_limit=remaining, mip_gap=mip_gap, threads=threads, tee=tee,
+                check=check_solution, feasible_point=known, **solver_options)
     stats: dict[str, Any] = {
         "solver": res.solver,
         "solve_status": str(res.status.value),
@@ -102,8 +123,10 @@ def worst_case_exact(
         "n_binaries": m.nn.n_binaries,
         "tol": tol,
         "domain": U.domain,
+        "solve_attempts": [(a.solver, a.options, a.status.value, a.outcome) for a in res.attempts],
     }
-    bound = None if res.bound is None or not np.isfinite(res.bound) else float(res.bound)
+    trusted = res.status != SolveStatus.ERROR  # no accepted answer: its bound proves nothing
+    bound = None if res.bound is None or not np.isfinite(res.bound) or not trusted else float(res.bound)
     if not res.has_solution:
         status = res.status.value
         if res.status == SolveStatus.INFEASIBLE:
@@ -112,18 +135,23 @@ def worst_case_exact(
             scenario=np.full(U.dim, np.nan), value=-np.inf, bound=bound, status=status, method="exact",
             time=time.perf_counter() - t0, stats=stats,
         )
-    c = np.array([m.c[i].value for i in range(U.dim)], dtype=np.float64)
+    lo, hi = U.domain
+    # the solver meets the box to its feasibility tolerance only: the scenario lies in it exactly
+    c = np.clip(np.array([m.c[i].value for i in range(U.dim)], dtype=np.float64), lo, hi)
     stats["mip_value"] = float(res.objective) if res.objective is not None else float(x @ c)
     scenario, value = None, -np.inf
     if polish:
+        # the exact convex problem of the point's activation region (Theorem 1): no big-M tolerances left
         try:
             pol = U._worst_case_patterns(x, c[None, :], None, None, tol, cache=False)
             scenario, value = pol.scenario, pol.value
             stats["polished"] = True
         except ValueError:
             stats["polished"] = False
-    if U.contains(c, tol=tol) and float(x @ c) > value:
+    if scenario is None and U.contains(c, tol=tol):  # re-evaluated by a forward pass
         scenario, value = c, float(x @ c)
+    if member is not None and float(x @ member) > value:
+        scenario, value = member.copy(), float(x @ member)
     if scenario is None:
         return WorstCase(
             scenario=np.full(U.dim, np.nan), value=-np.inf, bound=bound, status="error", method="exact",

@@ -305,12 +305,18 @@ def _solver_cache() -> OrderedDict:
     return cache
 
 
-def _new_solver(prob: PatternProblem, q: np.ndarray):
+def _new_solver(prob: PatternProblem, q: np.ndarray, careful: bool = False):
+    """Clarabel on one pattern problem; ``careful``: more iterations and equilibration, for a problem whose
+    default solve ended "AlmostSolved" (Clarabel's reduced accuracy: a gap of up to 5e-5 relative)."""
     import clarabel
 
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     settings.max_threads = 1
+    if careful:
+        settings.max_iter = 1000
+        settings.equilibrate_max_iter = 100
+        settings.iterative_refinement_max_iter = 50
     cone_types = {"zero": clarabel.ZeroConeT, "nonneg": clarabel.NonnegativeConeT, "soc": clarabel.SecondOrderConeT}
     cones = [cone_types[kind](dim) for kind, dim in prob.cones]
     P = sp.csc_matrix((prob.n_vars, prob.n_vars))
@@ -347,6 +353,7 @@ class PatternResult:
     scenario: np.ndarray | None
     z: np.ndarray | None
     time: float
+    reduced_accuracy: bool = False  # Clarabel's "AlmostSolved" even with careful settings
 
 
 def solve_batch(
@@ -390,13 +397,19 @@ def solve_batch(
             solver = _new_solver(prob, prob.q(x))
         sol = solver.solve()
         status = str(sol.status)
+        if status not in ("Solved", "PrimalInfeasible", "DualInfeasible"):
+            # reduced accuracy or a failure: once more with careful settings
+            retry = _new_solver(prob, prob.q(x), careful=True).solve()
+            if str(retry.status) == "Solved" or status != "AlmostSolved":
+                sol, status = retry, str(retry.status)
         if status in ("Solved", "AlmostSolved"):
             c = np.array(sol.x[: prob.n])
             z = prob.project_dual(np.array(sol.z))
             value = float(x @ c)
             pb = max(prob.dual_bound(x, z), value)
             best = max(best, value)
-            out.append(PatternResult(prob.index, "solved", value, pb, c, z, time.perf_counter() - t0))
+            out.append(PatternResult(prob.index, "solved", value, pb, c, z, time.perf_counter() - t0,
+                                     status == "AlmostSolved"))
             stopped = stop_above is not None and value > stop_above
         elif status in ("PrimalInfeasible", "AlmostPrimalInfeasible"):
             out.append(PatternResult(prob.index, "infeasible", -np.inf, -np.inf, None, None, time.perf_counter() - t0))

@@ -36,11 +36,11 @@ from nnblocks._validate import nonnegative, norm_of
 from nnblocks.network import Network
 from nnblocks.robust import _patterns
 from nnblocks.robust.base import WorstCase
-from nnblocks.solve import _check_time_limit
+from nnblocks.solve import SOLUTION_TOL, _check_time_limit
 
 __all__ = ["NetworkUncertaintySet", "PatternSet"]
 
-DEFAULT_TOL = 1e-6
+DEFAULT_TOL = SOLUTION_TOL
 
 
 def _domain_bound(value: Any, name: str, n: int) -> np.ndarray:
@@ -465,12 +465,14 @@ class NetworkUncertaintySet:
         cands = sorted((r for r in results if r.status == "solved"), key=lambda r: -r.value)
         scenario, value, best_idx, repaired, rejected = None, -np.inf, None, False, 0
         for r in cands:
+            if r.value <= value:  # no later candidate can beat the verified one
+                break
             c, ok = self._verify(r.scenario, pset.representatives[r.index], tol)
             if ok:
                 v = float(x @ c)
-                if v >= rep_val.max(initial=-np.inf):
+                if v >= rep_val.max(initial=-np.inf) and v > value:
                     scenario, value, best_idx, repaired = c, v, r.index, not np.array_equal(c, r.scenario)
-                break
+                continue  # a repaired point may have lost value: a later optimum may still be better
             rejected += 1
         if scenario is None and np.isfinite(rep_val.max(initial=-np.inf)):
             best_idx = int(np.argmax(rep_val))
@@ -495,6 +497,7 @@ class NetworkUncertaintySet:
             "n_failed": len(failed),
             "failed_statuses": sorted({r.status for r in failed}),
             "n_rejected": rejected,
+            "n_reduced_accuracy": sum(r.reduced_accuracy for r in solved),
             "repaired": repaired,
             "pattern_index": best_idx,
             "pattern": pset.pieces[best_idx].copy(),
@@ -511,13 +514,26 @@ class NetworkUncertaintySet:
         )
 
     def _verify(self, c: np.ndarray, anchor: np.ndarray, tol: float) -> tuple[np.ndarray, bool]:
-        """Fresh forward pass: c itself if inside U, else the first point towards ``anchor`` that is."""
+        """Fresh forward pass: c (put into the domain box, which a solver meets to its tolerance only) if
+        inside U, else the first point towards ``anchor`` that is."""
+        if self._domain is not None:
+            c = np.clip(c, *self._domain)
         if self.contains(c, tol=tol):
             return c, True
         if np.isnan(anchor).any() or not self.contains(anchor, tol=tol):
             return c, False
+        t_out = 0.0
         for t in (1e-9, 1e-7, 1e-5, 1e-3, 1e-2, 1e-1, 0.5, 1.0):
-            ct = c + t * (anchor - c)
-            if self.contains(ct, tol=tol):
-                return ct, True
+            if self.contains(c + t * (anchor - c), tol=tol):
+                # the smallest step found by bisection: a step of the coarse grid alone gives away up to
+                # a hundred times the value it needs to (t * x'(anchor - c))
+                t_in = t
+                for _ in range(40):
+                    mid = 0.5 * (t_out + t_in)
+                    if self.contains(c + mid * (anchor - c), tol=tol):
+                        t_in = mid
+                    else:
+                        t_out = mid
+                return c + t_in * (anchor - c), True
+            t_out = t
         return c, False

@@ -43,7 +43,7 @@ import pyomo.environ as pyo
 from nnblocks._results import AsDict
 from nnblocks._validate import integer, nonnegative
 from nnblocks.robust.base import WorstCase
-from nnblocks.solve import _check_time_limit
+from nnblocks.solve import SOLUTION_TOL, _check_time_limit
 
 __all__ = ["Termination", "IterationRecord", "ScenarioResult", "ScenarioGeneration"]
 
@@ -351,7 +351,7 @@ class ScenarioGeneration:
         # fresh evaluation of the returned scenario: the value we trust is c'x, not the oracle's number
         direction = -xv if flip else xv
         value = float(np.asarray(wc.scenario, dtype=float) @ direction)
-        if abs(value - wc.value) > 1e-6 * max(1.0, abs(value)):
+        if abs(value - wc.value) > SOLUTION_TOL * max(1.0, abs(value)):
             return None, (f"worst case of {term.name!r}: reported value {wc.value} differs from c'x = {value} "
                           "at the returned scenario")
         return wc, ""
