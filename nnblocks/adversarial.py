@@ -61,6 +61,7 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from nnblocks import _fj_search, _validate
+from nnblocks._pyomo import add_constraints, bounds_dict
 from nnblocks._results import to_jsonable
 from nnblocks.activations import Identity, ReLU
 from nnblocks.blocks import NetworkBlock
@@ -491,12 +492,12 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
     n0 = x_bar.size
     idx = range(n0)
     with PauseGC():
-        m.x = pyo.Var(idx, bounds=lambda _m, j: (float(lower[j]), float(upper[j])))
+        m.x = pyo.Var(idx, bounds=bounds_dict(idx, lower, upper))
         if norm == 1 and not paper:
             # x = x̄ + p - q with p, q >= 0: ||x - x̄||_1 = sum(p + q) at any optimum
-            m.p = pyo.Var(idx, bounds=lambda _m, j: (0.0, float(upper[j] - x_bar[j])))
-            m.q = pyo.Var(idx, bounds=lambda _m, j: (0.0, float(x_bar[j] - lower[j])))
-            m.split = pyo.Constraint(idx, rule=lambda _m, j: _m.x[j] - _m.p[j] + _m.q[j] == float(x_bar[j]))
+            m.p = pyo.Var(idx, bounds=bounds_dict(idx, np.zeros(n0), upper - x_bar))
+            m.q = pyo.Var(idx, bounds=bounds_dict(idx, np.zeros(n0), x_bar - lower))
+            add_constraints(m, "split", {j: m.x[j] - m.p[j] + m.q[j] == float(x_bar[j]) for j in idx})
             m.distance = pyo.Expression(expr=LinearExpression(
                 constant=0.0, linear_coefs=[1.0] * (2 * n0),
                 linear_vars=[m.p[j] for j in idx] + [m.q[j] for j in idx]))
@@ -515,8 +516,8 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
             if drop_output_relu:
                 A, b = out_rows
                 rows = range(A.shape[0])
-                blk.rows = pyo.Constraint(rows, rule=lambda _b, r, A=A, b=b, outs=outs: (
-                    sum(float(A[r, j]) * outs[j] for j in np.flatnonzero(A[r])) <= float(b[r])))
+                add_constraints(blk, "rows", {
+                    r: sum(float(A[r, j]) * outs[j] for j in np.flatnonzero(A[r])) <= float(b[r]) for r in rows})
             else:
                 lowers = nbs[i].layers[-1].post_lower
                 blk.target = TargetMargin(outs, target=target, gamma=gamma, kind=kind, output_bounds=lowers)

@@ -16,6 +16,10 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression
 
+from nnblocks._pyomo import add_constraints as _add_constraints
+from nnblocks._pyomo import bounds_dict as _bounds_dict
+from nnblocks._pyomo import none_if_inf as _none_if_inf
+
 _INF = float("inf")
 
 
@@ -59,26 +63,6 @@ class _Affine:
             linear_coefs=c + list(extra_coefs),
             linear_vars=self.vars[i] + list(extra_vars),
         )
-
-
-def _none_if_inf(v: float) -> float | None:
-    return None if not np.isfinite(v) else float(v)
-
-
-def _bounds_dict(index, lower, upper) -> dict:
-    return {j: (_none_if_inf(lo), _none_if_inf(hi)) for j, lo, hi in zip(index, lower, upper)}
-
-
-def _add_constraints(lb, name: str, exprs: dict, index=None) -> None:
-    """Declare the constraint ``lb.<name>`` indexed by ``index`` (default: the keys of ``exprs``) holding ``exprs``.
-
-    Each expression is set directly and the component keeps no construction rule, so nothing but
-    data (no closure) is stored and the model pickles.
-    """
-    con = pyo.Constraint(list(exprs) if index is None else index)
-    lb.add_component(name, con)
-    for key, e in exprs.items():
-        con[key] = e
 
 
 def _post_vars(lb, n: int, lower: np.ndarray, upper: np.ndarray) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.base.block import ScalarBlock
 
-from nnblocks.blocks._encode import _add_constraints
+from nnblocks._pyomo import add_constraints as _add_constraints
 from nnblocks.blocks.norms import _as_term_list
 
 __all__ = ["TargetMargin"]

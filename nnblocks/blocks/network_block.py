@@ -40,6 +40,7 @@ from pyomo.core.base.component import Component
 from pyomo.core.base.indexed_component_slice import IndexedComponent_slice
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from nnblocks._pyomo import add_constraints, bounds_dict
 from nnblocks.activations import ReLU
 from nnblocks.blocks import _encode
 from nnblocks.network import Network
@@ -159,7 +160,7 @@ class NetworkBlockData(BlockData):
         n0 = network.n_inputs
         with PauseGC():
             if plan.inputs is None:
-                self.input = pyo.Var(range(n0), bounds=_encode._bounds_dict(range(n0), plan.lower, plan.upper))
+                self.input = pyo.Var(range(n0), bounds=bounds_dict(range(n0), plan.lower, plan.upper))
                 in_vars = [self.input[i] for i in range(n0)]
             else:
                 in_vars = list(plan.inputs)
@@ -201,7 +202,7 @@ class NetworkBlockData(BlockData):
                 prev = _encode._Previous(np.array(xs + [None], dtype=object)[:-1], const)
             if plan.outputs is not None:
                 h = self.layer[len(network)].x
-                _encode._add_constraints(
+                add_constraints(
                     self, "output_link",
                     {j: _encode._eq([1.0, -1.0], [y, h[j]], 0.0) for j, y in enumerate(plan.outputs)},
                 )

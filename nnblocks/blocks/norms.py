@@ -25,7 +25,7 @@ from pyomo.core.base.block import ScalarBlock
 from pyomo.core.base.indexed_component import IndexedComponent
 
 from nnblocks import _validate
-from nnblocks.blocks._encode import _add_constraints
+from nnblocks._pyomo import add_constraints as _add_constraints
 
 __all__ = ["NormBall"]
 

@@ -26,6 +26,7 @@ import pyomo.environ as pyo
 import scipy.sparse as sp
 
 from nnblocks._highs import new_highs
+from nnblocks._pyomo import add_constraints
 from nnblocks._results import AsDict
 from nnblocks.robust.base import WorstCase
 
@@ -168,10 +169,8 @@ class DiscreteUncertaintySet:
         P = self.points
         b.scenarios = pyo.RangeSet(0, P.shape[0] - 1)
 
-        def _rule(blk: Any, j: int) -> Any:
-            return blk.t >= sum(float(P[j, k]) * xs[k] for k in range(self.dim) if P[j, k] != 0.0)
-
-        b.cut = pyo.Constraint(b.scenarios, rule=_rule)
+        cuts = {j: b.t >= sum(float(P[j, k]) * xs[k] for k in np.flatnonzero(P[j])) for j in range(P.shape[0])}
+        add_constraints(b, "cut", cuts, b.scenarios)
         b.value = pyo.Expression(expr=b.t)
         model.add_component(name or _unique_name(model, "discrete_rc"), b)
         return b
@@ -475,18 +474,20 @@ class KernelUncertaintySet:
         b.rho_up = pyo.Var(b.UP, domain=pyo.NonNegativeReals)
         Q = self.Q
 
-        def _dual_c(blk: Any, j: int) -> Any:
-            e = sum(float(Q[j, l]) * blk.s[l] for l in range(n) if Q[j, l] != 0.0)
+        dual_c = {}
+        for j in range(n):
+            e = sum(float(Q[j, l]) * b.s[l] for l in np.flatnonzero(Q[j]))
             if has_up[j]:
-                e = e + blk.rho_up[j]
+                e = e + b.rho_up[j]
             if has_lo[j]:
-                e = e - blk.rho_lo[j]
-            return e == xs[j]
-
-        b.dual_c = pyo.Constraint(b.N, rule=_dual_c)
-        b.sum_w = pyo.Constraint(b.N, rule=lambda blk, j: blk.s[j] == sum(blk.w[i, j] for i in range(k)))
-        b.w_up = pyo.Constraint(b.SV, b.N, rule=lambda blk, i, j: blk.w[i, j] <= float(alpha[i]) * blk.eta)
-        b.w_lo = pyo.Constraint(b.SV, b.N, rule=lambda blk, i, j: -float(alpha[i]) * blk.eta <= blk.w[i, j])
+                e = e - b.rho_lo[j]
+            dual_c[j] = e == xs[j]
+        add_constraints(b, "dual_c", dual_c, b.N)
+        add_constraints(b, "sum_w", {j: b.s[j] == sum(b.w[i, j] for i in range(k)) for j in range(n)}, b.N)
+        add_constraints(b, "w_up", {(i, j): b.w[i, j] <= float(alpha[i]) * b.eta for i in b.SV for j in range(n)},
+                        b.SV * b.N)
+        add_constraints(b, "w_lo", {(i, j): -float(alpha[i]) * b.eta <= b.w[i, j] for i in b.SV for j in range(n)},
+                        b.SV * b.N)
         value = sum(float(QX[i, j]) * b.w[i, j] for i in range(k) for j in range(n)) + self.theta * b.eta
         value = value - sum(float(self.lower[j]) * b.rho_lo[j] for j in b.LO)
         value = value + sum(float(self.upper[j]) * b.rho_up[j] for j in b.UP)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo
 
+from nnblocks._pyomo import add_constraints
 from nnblocks._results import AsDict
 from nnblocks.robust.base import WorstCase
 from nnblocks.robust.scenario import (
@@ -459,12 +460,10 @@ def robust_shortest_path(graph: Any, U: Any, source: Any, sink: Any, method: str
     nodes = list(graph.nodes)
     m.V = pyo.Set(initialize=range(len(nodes)))
 
-    def _flow(mm: Any, k: int) -> Any:
-        v = nodes[k]
-        b = 1.0 if v == source else (-1.0 if v == sink else 0.0)
-        return pyo.quicksum(mm.x[j] for j in out_arcs[v]) - pyo.quicksum(mm.x[j] for j in in_arcs[v]) == b
-
-    m.flow = pyo.Constraint(m.V, rule=_flow)
+    supply = {v: 1.0 if v == source else (-1.0 if v == sink else 0.0) for v in nodes}
+    add_constraints(m, "flow", {
+        k: pyo.quicksum(m.x[j] for j in out_arcs[v]) - pyo.quicksum(m.x[j] for j in in_arcs[v]) == supply[v]
+        for k, v in enumerate(nodes)}, m.V)
     sol = _run(m, "path", U, m.x, method, solver, objective=True, rhs=None, tol=tol, max_iterations=max_iterations,
                time_limit=time_limit, progress=progress, oracle_options=oracle_options,
                initial_scenarios=initial_scenarios, mip_gap=mip_gap, tee=tee, write_model=write_model)
