@@ -14,7 +14,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pyomo.environ as pyo
 import pytest
 
 import nnblocks as nb
@@ -31,6 +30,7 @@ from nnblocks.robust import (
 )
 from nnblocks.robust.lemma4 import ellipsoid_network
 from nnblocks.solve import SolveStatus, model_size
+from tests.models import small_milp
 
 
 def roundtrip(result) -> dict:
@@ -79,13 +79,7 @@ def test_every_public_result_dataclass_has_as_dict():
 
 
 # ---- solve --------------------------------------------------------------------------------------------------
-def _milp() -> pyo.ConcreteModel:
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(bounds=(0, 1))
-    m.y = pyo.Var(domain=pyo.Binary)
-    m.c = pyo.Constraint(expr=m.x + m.y >= 0.5)
-    m.o = pyo.Objective(expr=m.x + 2 * m.y)
-    return m
+_milp = small_milp
 
 
 @pytest.mark.parametrize("solver", ["appsi_highs", "scip_direct"])

@@ -5,13 +5,11 @@ from __future__ import annotations
 import builtins
 import re
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nnblocks.activations import ReLU
 from nnblocks.cli import app
-from nnblocks.network import Layer, Network
+from tests.models import small_cli_network
 
 runner = CliRunner()
 
@@ -34,13 +32,7 @@ def _one_line_error(res) -> str:
 
 
 def _small(tmp_path):
-    rng = np.random.default_rng(1)
-    net = Network([Layer(rng.normal(size=(6, 4)), rng.normal(scale=0.3, size=6), ReLU()),
-                   Layer(rng.normal(size=(3, 6)) / 2, rng.normal(scale=0.3, size=3), ReLU())])
-    path = tmp_path / "net.npz"
-    net.save(path)
-    img = tmp_path / "x.npy"
-    np.save(img, rng.uniform(size=4))
+    _, path, img, _, _ = small_cli_network(tmp_path)
     return path, img
 
 

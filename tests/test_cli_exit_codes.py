@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nnblocks.activations import ReLU
 from nnblocks.cli import EXIT_BAD_INPUT, EXIT_NO_SOLUTION, EXIT_OK, app
-from nnblocks.network import Layer, Network
+from nnblocks.network import Network
+from tests.models import small_cli_network
 
 runner = CliRunner()
 
@@ -22,18 +22,7 @@ def _invoke(args):
 
 
 def _small(tmp_path):
-    rng = np.random.default_rng(1)
-    net = Network([Layer(rng.normal(size=(6, 4)), rng.normal(scale=0.3, size=6), ReLU()),
-                   Layer(rng.normal(size=(3, 6)) / 2, rng.normal(scale=0.3, size=3), ReLU())])
-    path = tmp_path / "net.npz"
-    net.save(path)
-    X = rng.uniform(size=(2000, 4))
-    Y = net.forward(X)
-    true = int(np.argmax(Y[0]))
-    target = next(t for t in range(3) if t != true and
-                  ((Y[:, t] >= 1.2 * np.delete(Y, t, axis=1).max(axis=1) + 1e-3) & (Y[:, t] > 0.01)).any())
-    img = tmp_path / "x.npy"
-    np.save(img, X[0])
+    _, path, img, _, target = small_cli_network(tmp_path)
     return path, img, target
 
 

@@ -17,13 +17,13 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pyomo.environ as pyo
 import pytest
 
 import nnblocks as nb
 from nnblocks.bounds import compute_bounds
 from nnblocks.robust import KernelUncertaintySet, NetworkUncertaintySet
 from nnblocks.robust.lemma4 import ellipsoid_network
+from tests.models import small_milp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,13 +137,7 @@ def test_the_first_highs_instance_keeps_its_banner_off_stdout(run, banner, capfd
     assert out == ""
 
 
-def _milp() -> pyo.ConcreteModel:
-    m = pyo.ConcreteModel()
-    m.x = pyo.Var(bounds=(0, 1))
-    m.y = pyo.Var(domain=pyo.Binary)
-    m.c = pyo.Constraint(expr=m.x + m.y >= 0.5)
-    m.o = pyo.Objective(expr=m.x + 2 * m.y)
-    return m
+_milp = small_milp
 
 
 @pytest.mark.parametrize("solver", ["highs", "appsi_highs", "scip_direct"])
