@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CHECK_TOL",
+    "POLISH_TOL",
     "SOLUTION_TOL",
     "ModelSize",
     "SolveAttempt",
@@ -174,8 +175,8 @@ class SolveResult(AsDict, exclude=("raw",)):
 
     @property
     def retried(self) -> bool:
-        """True when the answer came from a re-solve (see ``attempts``)."""
-        return len(self.attempts) > 1
+        """True when the answer came from a re-solve (see ``attempts``; the polishing step is not one)."""
+        return sum(not a.outcome.startswith("polish") for a in self.attempts) > 1
 
     def raise_for_status(self, allow: tuple[SolveStatus, ...] = (SolveStatus.OPTIMAL,)) -> SolveResult:
         """Return ``self`` when ``status`` is in ``allow``, else raise :class:`SolverError` naming the status."""
@@ -689,6 +690,7 @@ def solve(
     check: Callable[[Any], str | bool | None] | None = None,
     feasible_point: Mapping[Any, float] | Iterable[tuple[Any, float]] | None = None,
     retry: bool = True,
+    polish: bool = True,
     **solver_options: Any,
 ) -> SolveResult:
     """Solve ``model`` and load the solution into its variables when there is one.
@@ -727,6 +729,13 @@ def solve(
         SCIP when it takes the problem class, SCIP otherwise, without ``solver_options``), within what is
         left of ``time_limit``. The first accepted answer is returned; ``attempts`` lists every call.
         When none is accepted the status is ERROR (the last attempt's solution, if any, stays loaded).
+    polish : bool
+        When an integer variable of the solution is further than :data:`POLISH_TOL` from an integer (a
+        solver's integrality tolerance), fix every integer variable at its rounded value and solve the
+        continuous rest again: in a network block, the outputs then equal the forward pass of the input
+        (no big-M times integrality error). The polished solution replaces the first when it is optimal
+        (and passes ``check``); ``objective`` and ``gap`` are then its own, ``bound`` stays the solver's.
+        ``attempts`` records the step.
     **solver_options
         Passed unchanged with the solver's own names (e.g. ``**{"limits/nodes": 10}`` for SCIP).
 
@@ -780,8 +789,58 @@ def solve(
     if reason and retry:
         result = _resolve(model, name, obj, result, reason, start, time_limit, mip_gap, threads, tee, solver_options,
                           check, feasible_point)
+    if polish and result.has_solution and obj is not None:
+        remaining = None if time_limit is None else time_limit - (time.perf_counter() - start)
+        _polish(model, result, obj, remaining, threads, tee, check, solver_options)
     result.time = time.perf_counter() - start
     return result
+
+
+POLISH_TOL = 1e-9
+"""An integer variable further than this from an integer triggers the polishing step of :func:`solve`."""
+
+
+def _polish(model, result: SolveResult, obj, time_limit, threads, tee, check, solver_options) -> None:
+    """Make the loaded solution exact in its integer variables.
+
+    A mixed-integer solver accepts a binary u = 1e-6 as integral; in a big-M row x <= M (1 - u) this lets
+    x exceed its value by M * 1e-6 (4e-5 relative on small networks), so the outputs of a network block no
+    longer equal the forward pass of its input. With every integer variable fixed at its rounded value, the
+    remaining problem (the activation region of the point, for a network) is continuous: it is solved again
+    and its solution, exact in the integers, replaces the first one when it is optimal and passes ``check``.
+    Otherwise the first solution is restored. Either way the step is recorded in ``result.attempts``.
+    """
+    ints = [v for v in _active_vars(model) if not v.is_continuous() and v.value is not None]
+    if not ints or max(abs(v.value - round(v.value)) for v in ints) <= POLISH_TOL:
+        return
+    if time_limit is not None and time_limit <= 0:
+        return
+    saved = [(v, v.value) for v in model.component_data_objects(pyo.Var, descend_into=True) if not v.fixed]
+    for v in ints:
+        v.fix(round(v.value))
+    t0 = time.perf_counter()
+    try:
+        options = solver_options if result.solver == result.attempts[0].solver else {}
+        lp = _solve_once(model, result.solver, obj, time_limit, None, threads, tee, options)
+        reason = "" if lp.status == SolveStatus.OPTIMAL else f"status {lp.status.value}"
+        if not reason and check is not None:
+            reason = _check_reason(check, model)
+    except SolverError as exc:
+        lp, reason = None, f"could not solve: {exc}"
+    finally:
+        for v in ints:
+            v.unfix()
+    if lp is None or reason:
+        for v, value in saved:
+            v.set_value(value, skip_validation=True)
+        result.attempts.append(SolveAttempt(result.solver, {"integers": "fixed"}, lp.status if lp else
+                                            SolveStatus.ERROR, None, time.perf_counter() - t0,
+                                            f"polish not kept: {reason}"))
+        return
+    result.attempts.append(SolveAttempt(result.solver, {"integers": "fixed"}, lp.status, lp.objective,
+                                        time.perf_counter() - t0, "polished"))
+    result.objective = lp.objective
+    result.gap = _gap(lp.objective, result.bound)
 
 
 def _solve_once(model, name, obj, time_limit, mip_gap, threads, tee, solver_options) -> SolveResult:
