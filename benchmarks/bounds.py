@@ -28,7 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nnblocks import Identity, Layer, Network, ReLU
+from nnblocks import Identity, Layer, Network, ReLU, from_torch
 from nnblocks.bounds import InputDomain, compute_bounds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def train_network(sizes: list[int], X: np.ndarray, y: np.ndarray, epochs: int, s
             torch.nn.functional.cross_entropy(model(Xt[idx]), yt[idx]).backward()
             opt.step()
     model.eval()
-    return Network.from_torch(model)
+    return from_torch(model)
 
 
 def timed(fn, repeat: int) -> tuple[object, float, float]:

@@ -21,7 +21,7 @@ from nnblocks.activations import (
 )
 from nnblocks.blocks import NetworkBlock, NormBall, TargetMargin
 from nnblocks.bounds import InputDomain, NetworkBounds, compute_bounds
-from nnblocks.io import UnsupportedOperationError, load_network, save_network
+from nnblocks.io import UnsupportedOperationError, from_onnx, from_torch, load_network, save_network, to_onnx
 from nnblocks.network import ActivationPattern, Layer, Network
 from nnblocks.solve import (
     SolverError,
@@ -62,9 +62,12 @@ __all__ = [
     "__version__",
     "available_solvers",
     "compute_bounds",
+    "from_onnx",
+    "from_torch",
     "load_network",
     "model_size",
     "save_network",
+    "to_onnx",
     "solve",
     "write",
 ]

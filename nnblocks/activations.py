@@ -27,6 +27,7 @@ __all__ = [
     "HardTanh",
     "HardSigmoid",
     "ReLU6",
+    "named",
 ]
 
 _CONTINUITY_TOL = 1e-9
@@ -227,3 +228,19 @@ class HardSigmoid(PiecewiseLinear):
 
     def __repr__(self) -> str:
         return "HardSigmoid()"
+
+
+def named(pwl: PiecewiseLinear) -> PiecewiseLinear:
+    """The named activation (Identity, ReLU, LeakyReLU, HardTanh, HardSigmoid, ReLU6) equal to ``pwl`` if there
+    is one, else ``pwl`` itself: what an importer or a file gives as breakpoints reads back under its name."""
+    candidates: list[PiecewiseLinear] = [Identity(), ReLU(), HardSigmoid(), ReLU6()]
+    if pwl.n_pieces == 2 and pwl.breakpoints[0] == 0 and pwl.slopes[1] == 1 and not pwl.intercepts.any():
+        candidates.append(LeakyReLU(float(pwl.slopes[0])))
+    if pwl.n_pieces == 3 and pwl.slopes.tolist() == [0.0, 1.0, 0.0]:
+        lo, hi = pwl.breakpoints
+        if pwl.intercepts.tolist() == [lo, 0.0, hi]:
+            candidates.append(HardTanh(lo, hi))
+    for cand in candidates:
+        if cand == pwl:
+            return cand
+    return pwl

@@ -15,22 +15,11 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from nnblocks.activations import (
-    HardSigmoid,
-    HardTanh,
-    Identity,
-    LeakyReLU,
-    PiecewiseLinear,
-    ReLU,
-    ReLU6,
-)
-
-if TYPE_CHECKING:  # pragma: no cover
-    import onnx
+from nnblocks.activations import PiecewiseLinear, named
 
 __all__ = ["Layer", "Network", "ActivationPattern"]
 
@@ -255,29 +244,8 @@ class Network:
                     f"layer {k} lacks the entries {', '.join(map(repr, missing))}"
                 )
             W, b, breakpoints, slopes, intercepts = (arrays[key] for key in keys)
-            layers.append(Layer(W, b, _named(PiecewiseLinear(breakpoints, slopes, intercepts))))
+            layers.append(Layer(W, b, named(PiecewiseLinear(breakpoints, slopes, intercepts))))
         return cls(layers)
-
-    # -- import / export (implemented in nnblocks.io) ----------------------------------------
-    @classmethod
-    def from_torch(cls, module: Any) -> Network:
-        """Translate a PyTorch ``nn.Sequential`` (see :func:`nnblocks.io.from_torch`)."""
-        from nnblocks.io import from_torch
-
-        return from_torch(module)
-
-    @classmethod
-    def from_onnx(cls, model: str | Path | onnx.ModelProto) -> Network:
-        """Translate an ONNX model (see :func:`nnblocks.io.from_onnx`)."""
-        from nnblocks.io import from_onnx
-
-        return from_onnx(model)
-
-    def to_onnx(self, path: str | Path | None = None, *, dtype: str = "float32") -> onnx.ModelProto:
-        """Write the network as an ONNX model (see :func:`nnblocks.io.to_onnx`)."""
-        from nnblocks.io import to_onnx
-
-        return to_onnx(self, path, dtype=dtype)
 
 
 def _read_npz(path: str | Path | BinaryIO) -> dict[str, np.ndarray]:
@@ -299,18 +267,3 @@ def _read_npz(path: str | Path | BinaryIO) -> dict[str, np.ndarray]:
         raise ValueError(f"{path} is not a readable nnblocks network file (corrupt or truncated .npz): {exc}") from exc
     except ValueError as exc:  # e.g. an entry holding Python objects, which are never unpickled
         raise ValueError(f"{path} is not a readable nnblocks network file: {exc}") from exc
-
-
-def _named(pwl: PiecewiseLinear) -> PiecewiseLinear:
-    """Return the named activation equal to ``pwl`` if there is one, else ``pwl`` itself."""
-    candidates: list[PiecewiseLinear] = [Identity(), ReLU(), HardSigmoid(), ReLU6()]
-    if pwl.n_pieces == 2 and pwl.breakpoints[0] == 0 and pwl.slopes[1] == 1 and not pwl.intercepts.any():
-        candidates.append(LeakyReLU(float(pwl.slopes[0])))
-    if pwl.n_pieces == 3 and pwl.slopes.tolist() == [0.0, 1.0, 0.0]:
-        lo, hi = pwl.breakpoints
-        if pwl.intercepts.tolist() == [lo, 0.0, hi]:
-            candidates.append(HardTanh(lo, hi))
-    for cand in candidates:
-        if cand == pwl:
-            return cand
-    return pwl

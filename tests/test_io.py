@@ -327,12 +327,14 @@ def test_from_torch_single_linear_and_nan_weights():
         from_torch(lin)
 
 
-def test_network_classmethods_delegate():
+def test_the_converters_are_top_level_names():
+    import nnblocks
+
     module = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
-    net = Network.from_torch(module)
+    net = nnblocks.from_torch(module)
     assert net == from_torch(module)
-    assert Network.from_onnx(to_onnx(net, dtype="float64")) == net
-    assert Network.from_onnx(net.to_onnx()).layer_sizes == (3, 2)
+    assert nnblocks.from_onnx(nnblocks.to_onnx(net, dtype="float64")) == net
+    assert nnblocks.from_onnx(to_onnx(net)).layer_sizes == (3, 2)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnblocks.activations import Identity, PiecewiseLinear
-from nnblocks.network import Layer, Network, _named
+from nnblocks.activations import Identity, PiecewiseLinear, named
+from nnblocks.network import Layer, Network
 
 __all__ = ["UnsupportedOperationError"]
 
@@ -59,12 +59,12 @@ def compose(outer: PiecewiseLinear, inner: PiecewiseLinear) -> PiecewiseLinear:
     slopes = outer.slopes[q] * a[p]
     intercepts = outer.slopes[q] * c[p] + outer.intercepts[q]
     keep = np.concatenate([[True], (np.diff(slopes) != 0) | (np.diff(intercepts) != 0)])
-    return _named(PiecewiseLinear(cand[keep[1:]], slopes[keep], intercepts[keep]))
+    return named(PiecewiseLinear(cand[keep[1:]], slopes[keep], intercepts[keep]))
 
 
 def scaled(act: PiecewiseLinear, s: float, t: float) -> PiecewiseLinear:
     """The activation ``z -> s * act(z) + t``."""
-    return _named(PiecewiseLinear(act.breakpoints, s * act.slopes, s * act.intercepts + t))
+    return named(PiecewiseLinear(act.breakpoints, s * act.slopes, s * act.intercepts + t))
 
 
 class _LayerBuilder:

@@ -18,9 +18,9 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import TensorProto, helper, numpy_helper
 
-from nnblocks.activations import HardSigmoid, Identity, LeakyReLU, PiecewiseLinear, ReLU
+from nnblocks.activations import HardSigmoid, Identity, LeakyReLU, PiecewiseLinear, ReLU, named
 from nnblocks.io._common import UnsupportedOperationError, _LayerBuilder
-from nnblocks.network import Network, _named
+from nnblocks.network import Network
 
 __all__ = ["from_onnx", "to_onnx", "PWL_DOMAIN"]
 
@@ -331,9 +331,9 @@ def _clip(lo: float, hi: float) -> PiecewiseLinear:
     if lo >= hi and np.isfinite(hi):
         return PiecewiseLinear([], [0.0], [hi])
     if np.isfinite(lo) and np.isfinite(hi):
-        return _named(PiecewiseLinear([lo, hi], [0.0, 1.0, 0.0], [lo, 0.0, hi]))
+        return named(PiecewiseLinear([lo, hi], [0.0, 1.0, 0.0], [lo, 0.0, hi]))
     if np.isfinite(lo):
-        return _named(PiecewiseLinear([lo], [0.0, 1.0], [lo, 0.0]))
+        return named(PiecewiseLinear([lo], [0.0, 1.0], [lo, 0.0]))
     if np.isfinite(hi):
         return PiecewiseLinear([hi], [1.0, 0.0], [0.0, hi])
     return Identity()
@@ -355,7 +355,7 @@ def _piecewise_from_arrays(t: np.ndarray, a: np.ndarray, c: np.ndarray) -> Piece
     """PiecewiseLinear from stored arrays; float32 intercepts are re-derived from continuity if needed."""
     t64, a64, c64 = (np.asarray(x, dtype=np.float64).ravel() for x in (t, a, c))
     try:
-        return _named(PiecewiseLinear(t64, a64, c64))
+        return named(PiecewiseLinear(t64, a64, c64))
     except ValueError:
         if np.asarray(c).dtype != np.float32 or a64.size != c64.size or t64.size != a64.size - 1:
             raise
@@ -363,7 +363,7 @@ def _piecewise_from_arrays(t: np.ndarray, a: np.ndarray, c: np.ndarray) -> Piece
     fixed = c64[0] + np.concatenate([[0.0], np.cumsum((a64[:-1] - a64[1:]) * t64)])
     if not np.allclose(fixed, c64, rtol=1e-5, atol=1e-5):
         raise ValueError(f"piecewise-linear activation is not continuous: intercepts {c64.tolist()}")
-    return _named(PiecewiseLinear(t64, a64, fixed))
+    return named(PiecewiseLinear(t64, a64, fixed))
 
 
 def _input_shape(value_info: onnx.ValueInfoProto) -> tuple[int | None, tuple[int, ...]]:
