@@ -27,6 +27,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from nnblocks.network import Network
+from nnblocks.regions import pre_activation_maps
 
 __all__: list[str] = []
 
@@ -43,24 +44,6 @@ def _masks(network: Network, x: np.ndarray) -> list[np.ndarray]:
     """Active masks (a^k > 0) of the hidden layers k = 1..K-1 at x."""
     pre = network.pre_activations(x)
     return [np.asarray(a).reshape(-1) > 0 for a in pre[:-1]]
-
-
-def _affine_maps(network: Network, masks: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """a^k = A^k x + c^k on the region of ``masks`` for k = 1..K (the last layer's pre-activation too).
-
-    Masks may be float (a leaky surrogate slope for inactive neurons, used for ascent directions only).
-    """
-    layers = network.layers
-    A = layers[0].W.copy()
-    c = layers[0].b.copy()
-    As, cs = [A], [c]
-    for k in range(1, len(layers)):
-        m = masks[k - 1]
-        A = layers[k].W @ (A * m[:, None])
-        c = layers[k].W @ (c * m) + layers[k].b
-        As.append(A)
-        cs.append(c)
-    return As, cs
 
 
 def _margin_matrix(n_out: int, target: int, gamma: float, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +89,7 @@ def _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_outp
             # ascent direction through a leaky surrogate: inactive neurons keep a small slope, so that a
             # margin whose gradient vanishes on the current region still gets a direction
             masks = [np.where(m, 1.0, leak) for m in _masks(net, x)]
-            As, _ = _affine_maps(net, masks)
+            As, _ = pre_activation_maps(net, masks)
             M, r = _margin_matrix(a.size, target, gamma, kind)
             slack = M @ a - r
             rows = [M @ As[-1]]
@@ -143,7 +126,7 @@ def _pattern_lp(networks, all_masks, x_bar, lower, upper, target, gamma, kind, m
     n = x_bar.size
     blocks, rhs, ids = [], [], []
     for i, (net, masks) in enumerate(zip(networks, all_masks)):
-        As, cs = _affine_maps(net, masks)
+        As, cs = pre_activation_maps(net, masks)  # a^k = A^k x + c^k on the region (Theorem 1)
         for k, m in enumerate(masks):  # sign constraints -s (A x + c) <= 0
             s = np.where(m, 1.0, -1.0)
             blocks.append(-s[:, None] * As[k])

@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nnblocks.network import Network
+from nnblocks.regions import region_inequalities, region_maps
 
 __all__: list[str] = []
 
@@ -43,57 +44,6 @@ _ROW_TOL = 1e-12
 # 50 bytes per unit: ~300 MB in all). 20-D instances fit entirely; 189-D path problems keep ~100 solvers.
 _CACHE_BUDGET = 6_000_000
 _local = threading.local()
-
-
-# ----------------------------------------------------------------------------------------------
-# Patterns of points and their affine maps (batched over patterns with numpy)
-# ----------------------------------------------------------------------------------------------
-def piece_matrix(network: Network, X: np.ndarray) -> np.ndarray:
-    """Piece index of every neuron of every multi-piece layer, one row per point (int matrix)."""
-    A = network.pre_activations(np.atleast_2d(X))
-    cols = [layer.activation.piece_index(a) for layer, a in zip(network.layers, A) if layer.activation.n_pieces > 1]
-    if not cols:
-        return np.zeros((np.atleast_2d(X).shape[0], 0), dtype=np.int64)
-    return np.concatenate(cols, axis=1).astype(np.int64)
-
-
-def affine_maps(network: Network, pieces: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Pre-activation maps a^k = A^k c + g^k of every layer for each pattern (rows of ``pieces``).
-
-    Returns per layer arrays A^k (P, n_k, n_0) and g^k (P, n_k); the output map is obtained by applying
-    the last layer's piece to (A^L, g^L).
-    """
-    P = pieces.shape[0]
-    As, gs = [], []
-    H: np.ndarray | None = None  # None: the identity map of the input layer (no product with an identity)
-    hg = np.zeros((P, network.n_inputs))
-    col = 0
-    for layer in network.layers:
-        Ak = np.broadcast_to(layer.W, (P, *layer.W.shape)) if H is None else np.matmul(layer.W, H)
-        gk = hg @ layer.W.T + layer.b
-        As.append(Ak)
-        gs.append(gk)
-        act = layer.activation
-        if act.n_pieces > 1:
-            idx = pieces[:, col : col + layer.n_out]
-            col += layer.n_out
-        else:
-            idx = np.zeros((P, layer.n_out), dtype=np.int64)
-        slope, icpt = act.slopes[idx], act.intercepts[idx]
-        H = slope[:, :, None] * Ak
-        hg = slope * gk + icpt
-    return As, gs
-
-
-def output_map(network: Network, pieces: np.ndarray, As: list[np.ndarray], gs: list[np.ndarray]):
-    """f(c) = M c + m on each pattern's region: arrays M (P, d_L, n_0) and m (P, d_L)."""
-    act = network.layers[-1].activation
-    if act.n_pieces > 1:
-        idx = pieces[:, -network.n_outputs :]
-    else:
-        idx = np.zeros((pieces.shape[0], network.n_outputs), dtype=np.int64)
-    slope, icpt = act.slopes[idx], act.intercepts[idx]
-    return slope[:, :, None] * As[-1], slope * gs[-1] + icpt
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,22 +135,13 @@ def build_problems(
     upper: np.ndarray | None,
 ) -> tuple[list[PatternProblem], np.ndarray, np.ndarray]:
     """One :class:`PatternProblem` per row of ``pieces``; also returns the output maps (M, m)."""
-    As, gs = affine_maps(network, pieces)
-    M, m = output_map(network, pieces, As, gs)
+    maps = region_maps(network, pieces)
+    M, m = maps.M, maps.m
     n = network.n_inputs
     lo = np.full(n, -np.inf) if lower is None else np.asarray(lower, dtype=np.float64)
     hi = np.full(n, np.inf) if upper is None else np.asarray(upper, dtype=np.float64)
     # pattern rows (eq. (16)-(17) with the closure): per multi-piece layer, beta_low <= A c + g <= beta_up
-    layer_rows = []
-    col = 0
-    for layer, Ak, gk in zip(network.layers, As, gs):
-        act = layer.activation
-        if act.n_pieces == 1:
-            continue
-        idx = pieces[:, col : col + layer.n_out]
-        col += layer.n_out
-        plo, phi = act.piece_bounds()
-        layer_rows.append((Ak, gk, plo[idx], phi[idx]))
+    regions = region_inequalities(network, maps)
     eye = np.eye(n)
     # coordinates the box fixes (lo == hi, e.g. constant arcs of the path data) become equations: two
     # opposite inequalities leave no interior, which stalls an interior-point method
@@ -209,14 +150,7 @@ def build_problems(
     box_h = np.concatenate([hi[np.isfinite(hi) & ~fixed], -lo[np.isfinite(lo) & ~fixed]])
     eq = (eye[fixed], lo[fixed])
     problems = []
-    for p in range(pieces.shape[0]):
-        G_parts, h_parts = [], []
-        for Ak, gk, blo, bhi in layer_rows:
-            up, dn = np.isfinite(bhi[p]), np.isfinite(blo[p])
-            G_parts += [Ak[p][up], -Ak[p][dn]]
-            h_parts += [bhi[p][up] - gk[p][up], gk[p][dn] - blo[p][dn]]
-        G = np.vstack(G_parts) if G_parts else np.zeros((0, n))
-        h = np.concatenate(h_parts) if h_parts else np.zeros(0)
+    for p, (G, h) in enumerate(regions):
         # a pattern row that holds on the whole box is redundant (the box rows stay): drop it
         with np.errstate(invalid="ignore"):
             row_max = np.where(G == 0.0, 0.0, np.maximum(G * lo, G * hi)).sum(axis=1)

@@ -34,6 +34,7 @@ from nnblocks import _validate
 from nnblocks._results import AsDict
 from nnblocks._validate import nonnegative, norm_of
 from nnblocks.network import Network
+from nnblocks.regions import piece_matrix
 from nnblocks.robust import _patterns
 from nnblocks.robust.base import WorstCase
 from nnblocks.solve import SOLUTION_TOL, _check_time_limit
@@ -268,7 +269,7 @@ class NetworkUncertaintySet:
         if key in self._cache:
             return self._cache[key]
         pts = self._default_points() if points is None else points
-        pieces = _patterns.piece_matrix(self._network, pts)
+        pieces = piece_matrix(self._network, pts)
         uniq, inverse, counts = np.unique(pieces, axis=0, return_inverse=True, return_counts=True)
         inverse = inverse.ravel()
         r = self.radii(pts)
