@@ -23,6 +23,10 @@ Constraint names: ``affine`` (the layer's affine map), ``affine_stable`` (stable
 ``x_bound``/``s_bound`` (FJ big-M), ``one`` (sum of piece indicators = 1), ``piece_lower``/``piece_upper``
 and ``map_lower``/``map_upper`` (big-M, eqs. (16)-(18)), ``map``/``v_lower``/``v_upper`` (hull),
 ``region`` (pattern). See docs/blocks.md for the equations.
+
+Each formulation is a class in ``nnblocks/blocks/formulations/`` (one file each, on the base
+``Formulation``) registered by name in ``FORMULATIONS``; the block asks it to build every layer, for the
+pre-activation expression of a neuron and to fix or unfix a pattern.
 """
 
 from __future__ import annotations
@@ -41,14 +45,11 @@ from pyomo.core.base.indexed_component_slice import IndexedComponent_slice
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from nnblocks._pyomo import add_constraints, bounds_dict
-from nnblocks.activations import ReLU
-from nnblocks.blocks import _encode
+from nnblocks.blocks.formulations import FORMULATIONS, Formulation, LayerSpec, get_formulation
+from nnblocks.blocks.formulations._common import Affine, Previous, eq
 from nnblocks.network import Network
 
 __all__ = ["NetworkBlock", "FORMULATIONS"]
-
-FORMULATIONS = ("bigm", "hull", "pattern", "relaxation")
-_RELU = ReLU()
 
 
 class _PreActivations:
@@ -95,12 +96,12 @@ class NetworkBlockData(BlockData):
         super().__init__(component)
         self._network: Network | None = None
         self._formulation: str | None = None
+        self._form: Formulation | None = None  # the registered formulation of that name
         self._bounds = None
         self._input_vars: list = []
-        self._kind: list[str] = []  # per layer: "relu" or "pwl"
         self._unstable: list[np.ndarray] = []
         self._unstable_sets: list[frozenset] = []
-        self._prev: list[_encode._Previous] = []
+        self._prev: list[Previous] = []
         self._pre: list[_PreActivations] = []
         self._pattern = None
         self._pending: _Pending | None = None  # the arguments of NetworkBlock(network, ...) until construction
@@ -134,7 +135,8 @@ class NetworkBlockData(BlockData):
         formulation:
             ``"bigm"`` (Fischetti–Jo for ReLU, per-piece big-M otherwise), ``"hull"`` (per-neuron
             convex hull), ``"pattern"`` (fixed activation pattern: an LP), ``"relaxation"`` (hull with
-            the indicators relaxed to [0, 1]).
+            the indicators relaxed to [0, 1]), or the name of any formulation registered with
+            :func:`~nnblocks.blocks.formulations.register_formulation`.
         bounds:
             ``"interval"`` or ``"lp"`` (computed with :func:`nnblocks.bounds.compute_bounds` over the
             inputs' bounds intersected with ``ball``) or a precomputed ``NetworkBounds``. Not used by
@@ -156,7 +158,7 @@ class NetworkBlockData(BlockData):
 
     def _encode(self, plan: _Plan) -> None:
         """Add the components of a checked build (see :func:`_plan`)."""
-        network, formulation, nb, pattern_arr = plan.network, plan.formulation, plan.bounds, plan.pattern
+        network, form, nb, pattern_arr = plan.network, plan.formulation, plan.bounds, plan.pattern
         n0 = network.n_inputs
         with PauseGC():
             if plan.inputs is None:
@@ -165,51 +167,45 @@ class NetworkBlockData(BlockData):
             else:
                 in_vars = list(plan.inputs)
             self._network = network
-            self._formulation = formulation
+            self._formulation = form.name
+            self._form = form
+            if form.builds_pattern:
+                self._pattern = pattern_arr
             self._input_vars = in_vars
             self._bounds = nb
             self.layer = pyo.Block(range(1, len(network) + 1))
-            prev = _encode._Previous(np.array(in_vars + [None], dtype=object)[:-1], np.full(n0, np.nan))
+            prev = Previous(np.array(in_vars + [None], dtype=object)[:-1], np.full(n0, np.nan))
             for k, layer in enumerate(network.layers, start=1):
-                lb = self.layer[k]
                 self._prev.append(prev)
-                act, W, b = layer.activation, layer.W, layer.b
-                relu = act == _RELU
-                self._kind.append("relu" if relu and formulation != "pattern" else "pwl")
-                if formulation == "pattern":
-                    _encode.pattern_layer(lb, act, W, b, prev, pattern_arr[k - 1])
-                    unstable = np.empty(0, dtype=int)
-                else:
-                    B = nb.layers[k - 1]
-                    first, last = np.asarray(B.first_piece, dtype=int), np.asarray(B.last_piece, dtype=int)
-                    L, U = np.asarray(B.lower, dtype=float), np.asarray(B.upper, dtype=float)
-                    relax = formulation == "relaxation"
-                    if relu:
-                        stable_piece = np.where(first == last, first, -1)
-                        unstable = _encode.relu_fj(lb, W, b, prev, L, U, stable_piece, relax)
-                    elif formulation == "bigm":
-                        unstable = _encode.pwl_bigm(lb, act, W, b, prev, L, U, first, last,
-                                                    np.asarray(B.post_lower), np.asarray(B.post_upper))
-                    else:
-                        unstable = _encode.pwl_hull(lb, act, W, b, prev, L, U, first, last,
-                                                    np.asarray(B.post_lower), np.asarray(B.post_upper), relax)
+                unstable = form.build_layer(self.layer[k], self._spec(k))
                 self._unstable.append(unstable)
                 self._unstable_sets.append(frozenset(unstable.tolist()))
                 self._pre.append(_PreActivations(self, k))
-                lb.pre = self._pre[-1]
-                xs = [lb.x[j] for j in range(layer.n_out)]
+                self.layer[k].pre = self._pre[-1]
+                xs = [self.layer[k].x[j] for j in range(layer.n_out)]
                 const = np.array([v.value if v.fixed else np.nan for v in xs], dtype=float)
-                prev = _encode._Previous(np.array(xs + [None], dtype=object)[:-1], const)
+                prev = Previous(np.array(xs + [None], dtype=object)[:-1], const)
             if plan.outputs is not None:
                 h = self.layer[len(network)].x
                 add_constraints(
                     self, "output_link",
-                    {j: _encode._eq([1.0, -1.0], [y, h[j]], 0.0) for j, y in enumerate(plan.outputs)},
+                    {j: eq([1.0, -1.0], [y, h[j]], 0.0) for j, y in enumerate(plan.outputs)},
                 )
-        if pattern_arr is not None and formulation != "pattern":
+        if pattern_arr is not None and not form.builds_pattern:
             self.fix_pattern(pattern_arr)
-        elif pattern_arr is not None:
-            self._pattern = pattern_arr
+
+    def _spec(self, k: int) -> LayerSpec:
+        """What layer k (1-based) is built from: its weights, activation, previous-layer terms and bounds."""
+        layer = self._network.layers[k - 1]
+        return LayerSpec(
+            k=k,
+            W=layer.W,
+            b=layer.b,
+            activation=layer.activation,
+            prev=self._prev[k - 1],
+            bounds=None if self._bounds is None else self._bounds.layers[k - 1],
+            pattern=self._pattern[k - 1] if self._form.builds_pattern else None,
+        )
 
     # -- access -----------------------------------------------------------------------------
     @property
@@ -257,16 +253,13 @@ class NetworkBlockData(BlockData):
         return sum(1 for v in self.component_data_objects(pyo.Var, descend_into=True) if v.is_binary())
 
     def _pre_expression(self, k: int, j: int):
-        lb = self.layer[k]
-        if self._formulation != "pattern" and j in self._unstable_sets[k - 1]:
-            if self._kind[k - 1] == "relu":
-                return lb.x[j] - lb.s[j]
-            if self._formulation == "bigm":
-                return lb.a[j]
-            B = self._bounds.layers[k - 1]
-            return sum(lb.v[j, p] for p in range(int(B.first_piece[j]), int(B.last_piece[j]) + 1))
+        """The formulation's compact form of a^k_j for a neuron with indicators, otherwise W_j h^{k-1} + b_j."""
+        if j in self._unstable_sets[k - 1]:
+            e = self._form.pre_activation(self.layer[k], self._spec(k), j)
+            if e is not None:
+                return e
         layer = self._network.layers[k - 1]
-        aff = _encode._Affine.of(layer.W, layer.b, self._prev[k - 1], np.array([j]))
+        aff = Affine.of(layer.W, layer.b, self._prev[k - 1], np.array([j]))
         return LinearExpression(
             constant=float(aff.constant[0]), linear_coefs=aff.coefs[0], linear_vars=aff.vars[0]
         )
@@ -292,13 +285,14 @@ class NetworkBlockData(BlockData):
             does not meet the input domain, so the pattern LP would be infeasible.
         """
         self._require_built()
-        if self._formulation == "pattern":
+        if self._form.builds_pattern:
             raise ValueError(
-                'a formulation="pattern" block has its pattern built in; build a bigm or hull block to switch'
+                f'a formulation="{self._formulation}" block has its pattern built in; '
+                "build a bigm or hull block to switch"
             )
         pat = _check_pattern(self._network, pattern)
         problems = []
-        for k, (p, B) in enumerate(zip(pat, self._bounds.layers), start=1):
+        for k, (p, B) in enumerate(zip(pat, () if self._bounds is None else self._bounds.layers), start=1):
             first, last = np.asarray(B.first_piece), np.asarray(B.last_piece)
             bad = np.flatnonzero((p < first) | (p > last))
             for j in bad[:5].tolist():
@@ -311,26 +305,16 @@ class NetworkBlockData(BlockData):
         if problems:
             raise ValueError("the activation pattern is incompatible with the bounds: " + "; ".join(problems))
         for k, p in enumerate(pat, start=1):
-            lb = self.layer[k]
-            unstable = self._unstable[k - 1]
-            if self._kind[k - 1] == "relu":
-                for j in unstable.tolist():
-                    lb.z[j].fix(1.0 if p[j] == 0 else 0.0)
-            else:
-                for j, q in lb.u.index_set():
-                    lb.u[j, q].fix(1.0 if p[j] == q else 0.0)
+            self._form.fix_layer(self.layer[k], self._spec(k), p)
         self._pattern = pat
 
     def unfix_pattern(self) -> None:
         """Undo :meth:`fix_pattern`: the indicators are free (binary, or [0, 1] for a relaxation) again."""
         self._require_built()
-        if self._formulation == "pattern":
-            raise ValueError('a formulation="pattern" block has its pattern built in')
+        if self._form.builds_pattern:
+            raise ValueError(f'a formulation="{self._formulation}" block has its pattern built in')
         for k in range(1, len(self._network) + 1):
-            lb = self.layer[k]
-            comp = lb.z if self._kind[k - 1] == "relu" else lb.u
-            for v in comp.values():
-                v.unfix()
+            self._form.unfix_layer(self.layer[k], self._spec(k))
         self._pattern = None
 
     @property
@@ -427,7 +411,7 @@ class _Plan:
     """A checked build: everything is validated and the bounds computed, nothing added to a model yet."""
 
     network: Network
-    formulation: str
+    formulation: Formulation
     inputs: list | None  # the caller's input variables, or None for the block's own input[i]
     lower: np.ndarray  # the input box the bounds were computed over
     upper: np.ndarray
@@ -440,10 +424,9 @@ def _plan(network, inputs, input_bounds, formulation, bounds, ball, pattern, out
     """Check the build arguments and compute the bounds: everything that can fail, before any component exists."""
     if not isinstance(network, Network):
         raise TypeError(f"network must be an nnblocks.Network, got {type(network).__name__}")
-    if formulation not in FORMULATIONS:
-        raise ValueError(f"unknown formulation {formulation!r}; choose one of {', '.join(FORMULATIONS)}")
-    if formulation == "pattern" and pattern is None:
-        raise ValueError('formulation="pattern" needs pattern=... (e.g. network.activation_pattern(x))')
+    form = get_formulation(formulation)
+    if form.builds_pattern and pattern is None:
+        raise ValueError(f'formulation="{form.name}" needs pattern=... (e.g. network.activation_pattern(x))')
     n0 = network.n_inputs
     in_vars = None
     if inputs is None:
@@ -456,12 +439,12 @@ def _plan(network, inputs, input_bounds, formulation, bounds, ball, pattern, out
     out_vars = None if outputs is None else _var_list(outputs, network.n_outputs, "outputs")
     pattern_arr = _check_pattern(network, pattern) if pattern is not None else None
     nb = None
-    if formulation != "pattern":
+    if form.needs_bounds:
         nb = _resolve_bounds(network, lower, upper, bounds, ball)
         for k, B in enumerate(nb.layers, start=1):
             _check_finite(k, np.asarray(B.lower), np.asarray(B.upper), np.asarray(B.first_piece),
                           np.asarray(B.last_piece), lower, upper)
-    return _Plan(network, formulation, in_vars, lower, upper, nb, pattern_arr, out_vars)
+    return _Plan(network, form, in_vars, lower, upper, nb, pattern_arr, out_vars)
 
 
 def _var_box(in_vars: list) -> tuple[np.ndarray, np.ndarray]:

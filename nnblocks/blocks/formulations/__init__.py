@@ -1,0 +1,56 @@
+"""The formulations of ``NetworkBlock``: one file per formulation on the shared base ``Formulation``, one registry.
+
+A new formulation is a new file here with a subclass of :class:`Formulation` and one
+``register_formulation(...)`` line below; ``NetworkBlock(..., formulation=name)`` then selects it.
+"""
+
+from __future__ import annotations
+
+from nnblocks.blocks.formulations.base import Formulation, LayerSpec
+from nnblocks.blocks.formulations.bigm import BigM
+from nnblocks.blocks.formulations.hull import Hull
+from nnblocks.blocks.formulations.pattern import Pattern
+from nnblocks.blocks.formulations.relaxation import Relaxation
+
+__all__ = ["FORMULATIONS", "Formulation", "LayerSpec", "get_formulation", "register_formulation"]
+
+FORMULATIONS: dict[str, type[Formulation]] = {}
+"""The registered formulations, name -> class, in the order they were registered."""
+
+
+def register_formulation(cls: type[Formulation], *, replace: bool = False) -> type[Formulation]:
+    """Make ``cls`` selectable as ``NetworkBlock(..., formulation=cls.name)``; returns ``cls`` (a decorator too).
+
+    Raises
+    ------
+    TypeError
+        If ``cls`` is not a concrete subclass of :class:`Formulation`.
+    ValueError
+        If ``cls.name`` is not a non-empty string, or names another registered class and ``replace`` is False.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Formulation)):
+        raise TypeError(f"a formulation must be a subclass of nnblocks.blocks.formulations.Formulation, got {cls!r}")
+    if getattr(cls, "__abstractmethods__", None):
+        raise TypeError(f"{cls.__name__} does not implement {', '.join(sorted(cls.__abstractmethods__))}")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{cls.__name__}.name must be a non-empty string, got {name!r}")
+    known = FORMULATIONS.get(name)
+    if known is not None and known is not cls and not replace:
+        raise ValueError(f"formulation {name!r} is already registered ({known.__qualname__}); pass replace=True")
+    FORMULATIONS[name] = cls
+    return cls
+
+
+def get_formulation(name: object) -> Formulation:
+    """The registered formulation called ``name``; an unknown name raises one line listing the registered ones."""
+    cls = FORMULATIONS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"unknown formulation {name!r}; choose one of {', '.join(FORMULATIONS)}")
+    return cls()
+
+
+register_formulation(BigM)
+register_formulation(Hull)
+register_formulation(Pattern)
+register_formulation(Relaxation)
