@@ -8,13 +8,33 @@ nothing else, so network, Kernel, Discrete and user-defined sets are interchange
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from nnblocks._results import AsDict
 
-__all__ = ["WorstCase", "UncertaintySet"]
+__all__ = ["WorstCase", "WorstCaseStatus", "UncertaintySet"]
+
+UNPROVEN_METHODS = ("patterns",)
+"""Methods whose "optimal" is relative to a subset of U (the union of some activation regions): never a proof."""
+
+
+class WorstCaseStatus(StrEnum):
+    """Outcome of an adversarial problem (compares equal to its string value)."""
+
+    OPTIMAL = "optimal"
+    """The value is proved maximal (within the solver's gap)."""
+    FEASIBLE = "feasible"
+    """A scenario of U without proof of maximality (heuristic, time limit)."""
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    INFEASIBLE_OR_UNBOUNDED = "infeasible_or_unbounded"
+    TIME_LIMIT = "time_limit"
+    TIME_LIMIT_NO_SOLUTION = "time_limit_no_solution"
+    ITERATION_LIMIT = "iteration_limit"
+    ERROR = "error"
 
 
 @dataclass
@@ -31,8 +51,9 @@ class WorstCase(AsDict):
         An upper bound on max_{c in U} c'x where the method proves one (``None`` otherwise); equal to
         ``value`` up to the gap when solved to optimality.
     status:
-        ``"optimal"`` when value is proved maximal (within the solver's gap), ``"feasible"`` when a
-        scenario is returned without proof (heuristic, time limit), otherwise the failing status.
+        A :class:`WorstCaseStatus` (a string given here is converted): ``"optimal"`` when the method found
+        the maximum (within the solver's gap), ``"feasible"`` when a scenario is returned without proof
+        (heuristic, time limit), otherwise the failing status.
     method, time, stats:
         How it was computed, wall time in seconds, and method-specific statistics.
     """
@@ -40,10 +61,24 @@ class WorstCase(AsDict):
     scenario: np.ndarray
     value: float
     bound: float | None
-    status: str
+    status: WorstCaseStatus
     method: str
     time: float
     stats: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            self.status = WorstCaseStatus(self.status)
+        except ValueError:
+            raise ValueError(
+                f"worst-case status must be one of {[s.value for s in WorstCaseStatus]}, got {self.status!r}"
+            ) from None
+
+    @property
+    def proven(self) -> bool:
+        """Whether ``value`` is proved to be max_{c in U} c'x: status optimal, a bound, and a method that
+        searches all of U (not the pattern method, which is exact over the regions it searched only)."""
+        return self.status == WorstCaseStatus.OPTIMAL and self.bound is not None and self.method not in UNPROVEN_METHODS
 
     @property
     def gap(self) -> float | None:

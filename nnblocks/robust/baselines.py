@@ -28,11 +28,19 @@ import scipy.sparse as sp
 from nnblocks._highs import new_highs
 from nnblocks._pyomo import add_constraints
 from nnblocks._results import AsDict
-from nnblocks.robust.base import WorstCase
+from nnblocks.robust.base import WorstCase, WorstCaseStatus
 
 __all__ = ["DiscreteUncertaintySet", "KernelUncertaintySet", "KernelFit"]
 
 _INF = float("inf")
+# HiGHS model statuses of the Kernel LP other than "Optimal" (any other one is an error)
+_HIGHS_STATUS = {
+    "Infeasible": WorstCaseStatus.INFEASIBLE,
+    "Unbounded": WorstCaseStatus.UNBOUNDED,
+    "Primal infeasible or unbounded": WorstCaseStatus.INFEASIBLE_OR_UNBOUNDED,
+    "Time limit reached": WorstCaseStatus.TIME_LIMIT_NO_SOLUTION,
+    "Iteration limit reached": WorstCaseStatus.ITERATION_LIMIT,
+}
 _UB_RTOL = 1e-6  # alpha_i >= (1 - _UB_RTOL) / (m nu) counts as at the upper bound of (7)
 
 
@@ -434,7 +442,8 @@ class KernelUncertaintySet:
         elapsed = time.perf_counter() - t0
         if status != "Optimal":
             return WorstCase(scenario=np.full(n, np.nan), value=float("nan"), bound=None,
-                             status=status.lower(), method="lp", time=elapsed)
+                             status=_HIGHS_STATUS.get(status, WorstCaseStatus.ERROR), method="lp", time=elapsed,
+                             stats={"highs_status": status})
         c = np.asarray(h.getSolution().col_value[:n], dtype=float)
         v = float(c @ x)
         bound = float(h.getInfo().objective_function_value)

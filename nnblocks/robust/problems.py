@@ -16,6 +16,7 @@ import math
 import numbers
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ import pyomo.environ as pyo
 
 from nnblocks._pyomo import add_constraints
 from nnblocks._results import AsDict
-from nnblocks.robust.base import WorstCase
+from nnblocks.robust.base import WorstCase, WorstCaseStatus
 from nnblocks.robust.scenario import (
     ScenarioGeneration,
     ScenarioResult,
@@ -34,9 +35,26 @@ from nnblocks.robust.scenario import (
     _timed,
 )
 
-__all__ = ["RobustSolution", "robust_obj", "robust_feas", "robust_shortest_path", "path_arcs"]
+__all__ = ["RobustSolution", "RobustStatus", "robust_obj", "robust_feas", "robust_shortest_path", "path_arcs"]
 
-NOT_A_PATH = "not_a_path"
+
+
+class RobustStatus(StrEnum):
+    """Outcome of a robust builder (compares equal to its string value): why scenario generation stopped
+    (the values of :class:`~nnblocks.robust.scenario.Termination`), or that an arc set is not a path."""
+
+    ROBUST_OPTIMAL = Termination.ROBUST_OPTIMAL.value
+    ITERATION_LIMIT = Termination.ITERATION_LIMIT.value
+    TIME_LIMIT = Termination.TIME_LIMIT.value
+    MASTER_INFEASIBLE = Termination.MASTER_INFEASIBLE.value
+    MASTER_UNBOUNDED = Termination.MASTER_UNBOUNDED.value
+    SUBSOLVER_FAILURE = Termination.SUBSOLVER_FAILURE.value
+    STALLED = Termination.STALLED.value
+    NOT_A_PATH = "not_a_path"
+    """The optimal arc set of a shortest-path problem needs cycles (see :func:`robust_shortest_path`)."""
+
+
+NOT_A_PATH = RobustStatus.NOT_A_PATH
 
 
 @dataclass
@@ -50,9 +68,9 @@ class RobustSolution(AsDict):
     method:
         ``"scenarios"`` (scenario generation) or ``"counterpart"`` (one LP/MILP by duality).
     status:
-        ``"robust_optimal"`` when solved, otherwise the named termination / solver status; for paths
-        ``"not_a_path"`` when the optimal arc set needs cycles (negative arc costs, see
-        :func:`robust_shortest_path`).
+        A :class:`RobustStatus` (a string given here is converted): ``"robust_optimal"`` when solved,
+        otherwise the named termination / solver status; for paths ``"not_a_path"`` when the optimal arc
+        set needs cycles (negative arc costs, see :func:`robust_shortest_path`).
     x:
         The solution (for paths the 0/1 arc vector, indexed like c).
     objective:
@@ -68,7 +86,7 @@ class RobustSolution(AsDict):
 
     problem: str
     method: str
-    status: str
+    status: RobustStatus
     x: np.ndarray | None
     objective: float | None
     robust_value: float | None
@@ -81,9 +99,17 @@ class RobustSolution(AsDict):
     nodes: list[Any] | None = None
     scenario_result: ScenarioResult | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        try:
+            self.status = RobustStatus(self.status)
+        except ValueError:
+            raise ValueError(
+                f"robust status must be one of {[s.value for s in RobustStatus]}, got {self.status!r}"
+            ) from None
+
     @property
     def is_robust(self) -> bool:
-        return self.status == Termination.ROBUST_OPTIMAL.value
+        return self.status == RobustStatus.ROBUST_OPTIMAL
 
 
 def _choose_method(U: Any, method: str) -> str:
@@ -122,7 +148,7 @@ def _fresh(U: Any, x: np.ndarray, oracle_options: dict, deadline: float | None =
 
 
 def _proven(wc: WorstCase | None) -> bool:
-    return wc is not None and wc.status == "optimal" and wc.bound is not None and wc.method != "patterns"
+    return wc is not None and wc.proven
 
 
 def _run(m: pyo.ConcreteModel, problem: str, U: Any, x_vars: Any, method: str, solver: str, *, objective: bool,
@@ -178,7 +204,7 @@ def _run(m: pyo.ConcreteModel, problem: str, U: Any, x_vars: Any, method: str, s
             wc = _fresh(U, x, oracle_options, deadline)
             if last is not None and _cut_short(wc) and not _cut_short(last):
                 wc = last
-        if wc is not None and wc.status in ("optimal", "feasible"):
+        if wc is not None and wc.status in (WorstCaseStatus.OPTIMAL, WorstCaseStatus.FEASIBLE):
             robust_value = float(wc.scenario @ x)
         objective_value = robust_value if objective else float(x.sum())
     certified = _proven(wc) and (sres is None or sres.certified)
@@ -391,7 +417,7 @@ def _drop_cycles(sol: RobustSolution, U: Any, path: list[int], extra: list[int],
     x_path = np.zeros_like(sol.x)
     x_path[path] = 1.0
     wc = _fresh(U, x_path, dict(oracle_options or {}))
-    value = float(wc.scenario @ x_path) if wc.status in ("optimal", "feasible") else None
+    value = float(wc.scenario @ x_path) if wc.status in (WorstCaseStatus.OPTIMAL, WorstCaseStatus.FEASIBLE) else None
     ref = sol.robust_value
     no_worse = (value is not None and ref is not None
                 and value <= ref + tol * max(1.0, abs(ref)))

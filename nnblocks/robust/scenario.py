@@ -42,13 +42,12 @@ import pyomo.environ as pyo
 
 from nnblocks._results import AsDict
 from nnblocks._validate import integer, nonnegative
-from nnblocks.robust.base import WorstCase
+from nnblocks.robust.base import WorstCase, WorstCaseStatus
 from nnblocks.solve import SOLUTION_TOL, _check_time_limit
 
 __all__ = ["Termination", "IterationRecord", "ScenarioResult", "ScenarioGeneration"]
 
-_OK_WORST = ("optimal", "feasible")
-_UNPROVEN_METHODS = ("patterns",)
+_OK_WORST = (WorstCaseStatus.OPTIMAL, WorstCaseStatus.FEASIBLE)
 
 
 class Termination(StrEnum):
@@ -186,7 +185,7 @@ def _timed(U: Any, oracle_options: dict, deadline: float | None) -> dict:
 def _cut_short(wc: WorstCase) -> bool:
     """Whether a worst case stopped at its time limit before it was complete (exact: incumbent only; patterns:
     patterns left unsolved)."""
-    return wc.status != "optimal" or int((wc.stats or {}).get("n_time_limit", 0)) > 0
+    return wc.status != WorstCaseStatus.OPTIMAL or int((wc.stats or {}).get("n_time_limit", 0)) > 0
 
 
 def _early(wc: WorstCase | None) -> bool:
@@ -371,10 +370,6 @@ class ScenarioGeneration:
         # minimise: worst > t + slack; maximise: the oracle maximises c'(-x), violated when -value < t - slack
         return tv + slack if self._sense == pyo.minimize else -tv + slack
 
-    @staticmethod
-    def _proven(wc: WorstCase) -> bool:
-        return wc.status == "optimal" and wc.bound is not None and wc.method not in _UNPROVEN_METHODS
-
     def solve(self, tol: float = 1e-3, max_iterations: int = 200, time_limit: float | None = None,
               progress: bool = True, mip_gap: float | None = None, oracle_options: dict | None = None,
               **solver_options: Any) -> ScenarioResult:
@@ -528,9 +523,9 @@ class ScenarioGeneration:
                            Termination.SUBSOLVER_FAILURE):
             xvals, master_value = {}, None  # no robust solution to report
         robust_value = self._robust_value(xvals, last_wc, master_value)
-        certified = bool(last_wc) and all(self._proven(w) for w in last_wc.values())
+        certified = bool(last_wc) and all(w.proven for w in last_wc.values())
         if termination == Termination.ROBUST_OPTIMAL and not certified:
-            unproven = [k for k, w in last_wc.items() if not self._proven(w)]
+            unproven = [k for k, w in last_wc.items() if not w.proven]
             message = (f"worst cases of {unproven} come without proof of optimality "
                        f"({', '.join(sorted({last_wc[k].method for k in unproven}))}): the solution is robust "
                        "only with respect to the evaluated oracle")
