@@ -22,18 +22,15 @@ verified by a forward pass (:data:`nnblocks.solve.SOLUTION_TOL`).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from nnblocks.robust.base import WorstCase
+from nnblocks.robust.base import NetworkSet, WorstCase
 from nnblocks.solve import SOLUTION_TOL
 
-if TYPE_CHECKING:  # pragma: no cover
-    from nnblocks.robust.network_set import NetworkUncertaintySet
 
-
-def build_model(U: NetworkUncertaintySet, x: np.ndarray, bounds: Any = "lp", formulation: str = "bigm",
+def build_model(U: NetworkSet, x: np.ndarray, bounds: Any = "lp", formulation: str = "bigm",
                 bounds_time_limit: float | None = None):
     """The Pyomo model of Theorem 3 for direction x: variables ``c``, blocks ``nn`` and ``ball``."""
     import pyomo.environ as pyo
@@ -71,7 +68,7 @@ def build_model(U: NetworkUncertaintySet, x: np.ndarray, bounds: Any = "lp", for
     return m, nb
 
 
-def _known_member(U: NetworkUncertaintySet, x: np.ndarray, tol: float) -> np.ndarray | None:
+def _known_member(U: NetworkSet, x: np.ndarray, tol: float) -> np.ndarray | None:
     """The best data point of U inside U and its domain box (a known feasible point of Theorem 3's model)."""
     if U.data is None:
         return None
@@ -84,7 +81,7 @@ def _known_member(U: NetworkUncertaintySet, x: np.ndarray, tol: float) -> np.nda
 
 
 def worst_case_exact(
-    U: NetworkUncertaintySet,
+    U: NetworkSet,
     x: np.ndarray,
     time_limit: float | None = None,
     solver: str | None = None,
@@ -143,7 +140,7 @@ def worst_case_exact(
     if polish:
         # the exact convex problem of the point's activation region (Theorem 1): no big-M tolerances left
         try:
-            pol = U._worst_case_patterns(x, c[None, :], None, None, tol, cache=False)
+            pol = U.worst_case(x, method="patterns", points=c[None, :], tol=tol, cache=False)
             scenario, value = pol.scenario, pol.value
             stats["polished"] = True
         except ValueError:

@@ -15,7 +15,7 @@ import numpy as np
 
 from nnblocks._results import AsDict
 
-__all__ = ["WorstCase", "WorstCaseStatus", "UncertaintySet"]
+__all__ = ["WorstCase", "WorstCaseStatus", "UncertaintySet", "NetworkSet"]
 
 UNPROVEN_METHODS = ("patterns",)
 """Methods whose "optimal" is relative to a subset of U (the union of some activation regions): never a proof."""
@@ -98,3 +98,37 @@ class UncertaintySet(Protocol):
 
     def worst_case(self, x: np.ndarray, **kwargs: Any) -> WorstCase:  # pragma: no cover - protocol
         ...
+
+
+@runtime_checkable
+class NetworkSet(Protocol):
+    """What the exact method (Theorem 3) needs of a set U = {c : ||f(c) - c_bar|| <= R} (eq. (11)): the
+    network f, center c_bar, radius R, norm, domain box and data, membership, and the pattern method
+    (Theorem 1) for polishing a point (``worst_case(x, method="patterns", points=...)``)."""
+
+    @property
+    def network(self) -> Any: ...  # pragma: no cover - protocol
+
+    @property
+    def center(self) -> np.ndarray: ...  # pragma: no cover - protocol
+
+    @property
+    def radius(self) -> float: ...  # pragma: no cover - protocol
+
+    @property
+    def norm(self) -> int | str: ...  # pragma: no cover - protocol
+
+    @property
+    def dim(self) -> int: ...  # pragma: no cover - protocol
+
+    @property
+    def domain(self) -> tuple[np.ndarray, np.ndarray] | None: ...  # pragma: no cover - protocol
+
+    @property
+    def data(self) -> np.ndarray | None: ...  # pragma: no cover - protocol
+
+    def radii(self, C: Any) -> np.ndarray: ...  # pragma: no cover - protocol
+
+    def contains(self, C: Any, tol: float = ...) -> np.ndarray | bool: ...  # pragma: no cover - protocol
+
+    def worst_case(self, x: np.ndarray, **kwargs: Any) -> WorstCase: ...  # pragma: no cover - protocol

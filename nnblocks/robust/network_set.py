@@ -36,6 +36,7 @@ from nnblocks._validate import nonnegative, norm_of
 from nnblocks.network import Network
 from nnblocks.regions import piece_matrix
 from nnblocks.robust import _patterns
+from nnblocks.robust._exact import worst_case_exact
 from nnblocks.robust.base import WorstCase
 from nnblocks.solve import SOLUTION_TOL, _check_time_limit
 
@@ -359,7 +360,8 @@ class NetworkUncertaintySet:
         kwargs:
             Patterns: ``patterns`` (explicit piece-index rows instead of points, e.g. all patterns of a
             small network), ``n_batches``, ``rtol`` (skip a pattern unless its bound beats the best value by
-            rtol * max(1, |best|), default 0). Exact: ``mip_gap``, ``threads``, ``tee``, ``bounds``
+            rtol * max(1, |best|), default 0), ``cache`` (default True: keep the pattern problems of these
+            points for later calls). Exact: ``mip_gap``, ``threads``, ``tee``, ``bounds``
             ("lp" default, or "interval"), ``formulation``.
         """
         x = np.asarray(x, dtype=np.float64).ravel()
@@ -374,8 +376,6 @@ class NetworkUncertaintySet:
                 raise ValueError("the patterns method solves its convex problems with Clarabel; solver= is for 'exact'")
             return self._worst_case_patterns(x, points, executor, time_limit, tol, stop_above=stop_above, **kwargs)
         if method == "exact":
-            from nnblocks.robust._exact import worst_case_exact
-
             return worst_case_exact(self, x, time_limit=time_limit, solver=solver, tol=tol, **kwargs)
         raise ValueError(f"unknown method {method!r}: use 'patterns' or 'exact'")
 
