@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["dual_norm", "integer", "nonnegative", "norm", "norm_of", "real_number"]
+__all__ = ["dual_norm", "integer", "nonnegative", "norm", "norm_of", "real_number", "time_limit"]
 
 
 def _not_a_scalar(value: Any) -> bool:
@@ -50,6 +50,16 @@ def nonnegative(value: Any, name: str) -> float:
     if not (math.isfinite(number) and number >= 0):
         raise ValueError(f"{name} must be finite and >= 0, got {number}")
     return number
+
+
+def time_limit(value: Any) -> float | None:
+    """A time limit in seconds: None (or inf) for none; anything else must be a positive number."""
+    if value is None:
+        return None
+    seconds = real_number(value, "time_limit")
+    if not seconds > 0:
+        raise ValueError(f"time_limit must be positive (None for no limit), got {value}")
+    return None if math.isinf(seconds) else seconds
 
 
 def norm(value: Any, name: str = "norm") -> int | str:

@@ -74,9 +74,10 @@ from nnblocks.solve import (
     SolveStatus,
     _check_available,
     _check_solver_type,
-    _check_time_limit,
+    default_solver,
     model_size,
     solve,
+    tuning,
 )
 
 __all__ = ["CONFIGS", "AdversarialResult", "arfj", "arfj_model", "fj", "fj_model"]
@@ -196,9 +197,9 @@ class AdversarialResult:
 # checks
 # ---------------------------------------------------------------------------------------------------
 def _solver_name(solver: Any) -> str:
-    """The solver's name (default ``scip_direct``), checked to be a solver available here."""
+    """The solver's name (default: solve's default for MILPs, ``scip_direct``), checked to be available here."""
     if solver is None:
-        return "scip_direct"
+        return default_solver("MILP")
     _check_available(_check_solver_type(solver))  # SolverNotAvailableError naming the available solvers
     return solver
 
@@ -380,7 +381,7 @@ class _Prepared:
     kind: str
     incumbent: Any
     preprocess_time: float
-    solver_options: dict
+    tunings: tuple[str, ...]  # solve's tuning switches (nnblocks.solve.tuning) of the configuration
     cutoff: bool = False
     lower_bound: float | None = None
 
@@ -409,28 +410,9 @@ def _bounds_for(net, lower, upper, x_bar, radius, method, out_rows) -> NetworkBo
     return compute_bounds(net, dom, method="interval")
 
 
-def _scip_options(cutoff: bool) -> dict:
-    """SCIP options of the default configuration (see the module docstring, item 5)."""
-    opts = {"separating/maxrounds": 0, "separating/maxroundsroot": 0}
-    if cutoff:
-        opts.update(_heuristics_off())
-    return opts
-
-
-_HEUR_OFF: dict | None = None
-
-
-def _heuristics_off() -> dict:
-    global _HEUR_OFF
-    if _HEUR_OFF is None:
-        import pyscipopt
-
-        m = pyscipopt.Model()
-        before = m.getParams()
-        m.setHeuristics(pyscipopt.SCIP_PARAMSETTING.OFF)
-        after = m.getParams()
-        _HEUR_OFF = {k: v for k, v in after.items() if before.get(k) != v}
-    return dict(_HEUR_OFF)
+def _tunings(cutoff: bool) -> tuple[str, ...]:
+    """Tuning switches of the default configuration (see the module docstring, item 5)."""
+    return ("no_separation", "no_heuristics") if cutoff else ("no_separation",)
 
 
 _HEURISTIC_TIME = 2.0  # seconds for the primal heuristic of one (AR)FJ model
@@ -530,7 +512,7 @@ def _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config,
             m.cutoff = pyo.Constraint(expr=m.distance <= inc.distance * (1 + 1e-7) + 1e-7)
             cutoff = True
         m.obj = pyo.Objective(expr=m.distance, sense=pyo.minimize)
-    opts = {} if paper else _scip_options(cutoff)
+    opts = () if paper else _tunings(cutoff)
     polish = None
     if norm == 1 and all_relu and (relu_out or identity_out):
         floor = _output_floor(kind, gamma, min_output) if relu_out else None
@@ -581,7 +563,7 @@ def _run(prep: _Prepared, name: str, time_limit, threads, tee, solver_options, s
     """Solve a prepared model with the solver ``name`` (already checked by :func:`_solver_name`)."""
     m = prep.model
     info = m._nnblocks_adv
-    opts = dict(prep.solver_options) if name.startswith("scip") else {}
+    opts = {key: value for switch in prep.tunings for key, value in tuning(name, switch).items()}
     opts.update(solver_options or {})
     size = model_size(m)
     remaining = None
@@ -598,10 +580,11 @@ def _run(prep: _Prepared, name: str, time_limit, threads, tee, solver_options, s
                           (inc0.distance - lb0) / max(inc0.distance, 1e-10), 0.0, name, 0, "closed by the lower bound",
                           None, False)
     else:
-        if lb is not None and name.startswith("scip"):
+        if lb is not None:
             # stop as soon as a solution within mip_gap of the proven lower bound is found (a constraint
             # distance >= lb would make every node LP degenerate and blind the branching)
-            opts.setdefault("limits/primal", lb * (1 + (mip_gap or 0.0)))
+            for key, value in tuning(name, "objective_stop", lb * (1 + (mip_gap or 0.0))).items():
+                opts.setdefault(key, value)
         res = solve(m, solver=name, time_limit=remaining, mip_gap=mip_gap, threads=threads, tee=tee, **opts)
     status, message = res.status, ""
     x = None
@@ -748,7 +731,7 @@ def fj(
         Passed to :func:`nnblocks.solve.solve`.
     """
     start = time.perf_counter()
-    time_limit = _check_time_limit(time_limit)
+    time_limit = _validate.time_limit(time_limit)
     solver = _solver_name(solver)
     prep = _prepare([network], x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,
                     min_output, heuristic, heuristic_time=_heuristic_time(time_limit))
@@ -797,7 +780,7 @@ def arfj(
     """
     start = time.perf_counter()
     networks = [networks] if isinstance(networks, Network) else list(networks)
-    time_limit = _check_time_limit(time_limit)
+    time_limit = _validate.time_limit(time_limit)
     solver = _solver_name(solver)
     if not (config == "default" and len(networks) > 1 and max_distance is None and _validate.norm(norm) == 1):
         prep = _prepare(networks, x_bar, target, gamma, norm, domain, max_distance, config, bounds, margin,

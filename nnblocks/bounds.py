@@ -42,9 +42,9 @@ from nnblocks import _validate
 from nnblocks._highs import new_highs
 from nnblocks._results import AsDict
 from nnblocks._validate import dual_norm, norm_of
+from nnblocks._validate import time_limit as _check_time_limit
 from nnblocks.activations import PiecewiseLinear
 from nnblocks.network import Network
-from nnblocks.solve import _check_time_limit
 
 __all__ = ["InputDomain", "LayerBounds", "NetworkBounds", "compute_bounds"]
 

@@ -56,7 +56,7 @@ def test_polished_outputs_equal_the_forward_pass():
 def test_a_polish_that_fails_keeps_the_first_solution(monkeypatch):
     import importlib
 
-    s = importlib.import_module("nnblocks.solve")  # the module (nnblocks.solve the attribute is the function)
+    s = importlib.import_module("nnblocks.solve.interfaces")  # the module solve() calls the solver through
 
     m, _ = _model(3)
     first = solve(m, "scip_direct", polish=False, **LOOSE)

@@ -84,7 +84,7 @@ def banner(monkeypatch):
     once per process (this process has long written its own)."""
     import highspy
 
-    solve_module = importlib.import_module("nnblocks.solve")  # nnblocks.solve is the function
+    solve_module = importlib.import_module("nnblocks.solve.families")  # the module holding the HiGHS option check
     state = {"written": False}
 
     class Highs(highspy.Highs):

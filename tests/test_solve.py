@@ -325,7 +325,7 @@ def test_highs_options_are_checked_by_one_reused_instance(monkeypatch, tmp_path,
     silent, and does not open a log file."""
     import importlib
 
-    solve_module = importlib.import_module("nnblocks.solve")  # the package's attribute `solve` is the function
+    solve_module = importlib.import_module("nnblocks.solve.families")  # the module holding the HiGHS option check
     created = []
 
     class CountingHighs(highspy.Highs):

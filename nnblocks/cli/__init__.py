@@ -141,7 +141,7 @@ def _hint(option: str | None) -> str | None:
 
 def check_time_limit(time_limit: float | None, option: str = "--time-limit") -> float | None:
     """The time limit (seconds > 0, or None) checked before any work, named by its flag."""
-    from nnblocks.solve import _check_time_limit
+    from nnblocks._validate import time_limit as _check_time_limit
 
     with usage_errors(option):
         return _check_time_limit(time_limit)

@@ -101,8 +101,9 @@ def _check_options(solver: str, tol: float, time_limit: float | None, quantile: 
     """Solver name, tolerance, time limit, quantile and output paths, checked before any data is read or solve
     started."""
     from nnblocks._validate import nonnegative
+    from nnblocks._validate import time_limit as _check_time_limit
     from nnblocks.cli.adversarial import _check_outputs
-    from nnblocks.solve import _check_available, _check_time_limit
+    from nnblocks.solve import _check_available
 
     with usage_errors("--solver"):
         _check_available(solver)

@@ -33,12 +33,13 @@ import numpy as np
 from nnblocks import _validate
 from nnblocks._results import AsDict
 from nnblocks._validate import nonnegative, norm_of
+from nnblocks._validate import time_limit as _check_time_limit
 from nnblocks.network import Network
 from nnblocks.regions import piece_matrix
 from nnblocks.robust import _patterns
 from nnblocks.robust._exact import worst_case_exact
 from nnblocks.robust.base import WorstCase
-from nnblocks.solve import SOLUTION_TOL, _check_time_limit
+from nnblocks.solve import SOLUTION_TOL
 
 __all__ = ["NetworkUncertaintySet", "PatternSet"]
 

@@ -124,9 +124,9 @@ def _choose_method(U: Any, method: str) -> str:
 
 def _solve_counterpart(m: pyo.ConcreteModel, solver: str, time_limit: float | None, mip_gap: float | None,
                        tee: bool = False) -> tuple[str, str]:
-    from nnblocks.solve import SolveStatus, solve
+    from nnblocks.solve import SolveStatus, solve, tuning
 
-    options = {"simplex_strategy": 4} if "highs" in solver else {}  # primal simplex: faster on the dual of (8)
+    options = tuning(solver, "primal_simplex")  # faster on the dual of (8) (HiGHS)
     res = solve(m, solver, time_limit=time_limit, mip_gap=mip_gap, tee=tee, **options)
     if res.status == SolveStatus.OPTIMAL and res.has_solution:
         return Termination.ROBUST_OPTIMAL.value, ""

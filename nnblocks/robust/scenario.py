@@ -42,8 +42,9 @@ import pyomo.environ as pyo
 
 from nnblocks._results import AsDict
 from nnblocks._validate import integer, nonnegative
+from nnblocks._validate import time_limit as _check_time_limit
 from nnblocks.robust.base import WorstCase, WorstCaseStatus
-from nnblocks.solve import SOLUTION_TOL, _check_time_limit
+from nnblocks.solve import SOLUTION_TOL
 
 __all__ = ["Termination", "IterationRecord", "ScenarioResult", "ScenarioGeneration"]
 
