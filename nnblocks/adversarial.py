@@ -72,8 +72,7 @@ from nnblocks.network import Layer, Network
 from nnblocks.solve import (
     SolveResult,
     SolveStatus,
-    _check_available,
-    _check_solver_type,
+    check_solver,
     default_solver,
     model_size,
     solve,
@@ -200,8 +199,7 @@ def _solver_name(solver: Any) -> str:
     """The solver's name (default: solve's default for MILPs, ``scip_direct``), checked to be available here."""
     if solver is None:
         return default_solver("MILP")
-    _check_available(_check_solver_type(solver))  # SolverNotAvailableError naming the available solvers
-    return solver
+    return check_solver(solver)  # SolverNotAvailableError naming the available solvers
 
 
 def _check_domain(domain: Any, n0: int) -> tuple[np.ndarray, np.ndarray]:

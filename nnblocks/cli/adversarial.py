@@ -83,10 +83,10 @@ def _check_time_limit(time_limit: float | None) -> None:
 
 def _check_solver(solver: str | None) -> None:
     if solver is not None:
-        from nnblocks.solve import _check_available
+        from nnblocks.solve import check_solver
 
         with usage_errors("--solver"):
-            _check_available(solver)
+            check_solver(solver)
 
 
 def _exit_code(result) -> None:

@@ -103,10 +103,10 @@ def _check_options(solver: str, tol: float, time_limit: float | None, quantile: 
     from nnblocks._validate import nonnegative
     from nnblocks._validate import time_limit as _check_time_limit
     from nnblocks.cli.adversarial import _check_outputs
-    from nnblocks.solve import _check_available
+    from nnblocks.solve import check_solver
 
     with usage_errors("--solver"):
-        _check_available(solver)
+        check_solver(solver)
     with usage_errors("--tol"):
         nonnegative(tol, "tol")
     with usage_errors("--time-limit"):

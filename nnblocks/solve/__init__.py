@@ -38,7 +38,13 @@ from nnblocks.solve.families import (
 from nnblocks.solve.families import _KNOWN_NAMES as _KNOWN_NAMES
 from nnblocks.solve.families import _check_highs_options as _check_highs_options
 from nnblocks.solve.families import _native_options as _native_options
-from nnblocks.solve.interfaces import _check_available, _check_solver_type, available_solvers, persistent_solver
+from nnblocks.solve.interfaces import (
+    _check_available,
+    _check_solver_type,
+    available_solvers,
+    check_solver,
+    persistent_solver,
+)
 from nnblocks.solve.interfaces import _is_available as _is_available
 from nnblocks.solve.interfaces import _LegacyFactory as _LegacyFactory
 from nnblocks.solve.interfaces import _solve_legacy as _solve_legacy
@@ -69,6 +75,7 @@ __all__ = [
     "SolverNotAvailableError",
     "available_solvers",
     "check_solution",
+    "check_solver",
     "default_solver",
     "family",
     "model_size",

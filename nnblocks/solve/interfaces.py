@@ -34,7 +34,7 @@ from nnblocks.solve.results import (
     _status,
 )
 
-__all__ = ["available_solvers", "persistent_solver"]
+__all__ = ["available_solvers", "check_solver", "persistent_solver"]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -104,6 +104,14 @@ def _check_available(name: str) -> None:
         raise SolverNotAvailableError(
             f"solver {name!r} is not available (not installed or no license); available solvers: {available_solvers()}"
         )
+
+
+def check_solver(solver: Any) -> str:
+    """``solver`` when it names a solver usable here; TypeError for a non-string, :class:`SolverNotAvailableError`
+    (listing the available solvers) for an empty, unknown or missing one."""
+    name = _check_solver_type(solver)
+    _check_available(name)
+    return name
 
 
 # --------------------------------------------------------------------------------------------------------------
