@@ -70,10 +70,12 @@ class LayerSpec:
 
     @property
     def post_lower(self) -> np.ndarray:
+        """The lower bounds of the post-activations h^k."""
         return np.asarray(self.bounds.post_lower)
 
     @property
     def post_upper(self) -> np.ndarray:
+        """The upper bounds of the post-activations h^k."""
         return np.asarray(self.bounds.post_upper)
 
 
