@@ -13,7 +13,17 @@ import pyomo.environ as pyo
 import pytest
 
 from nnblocks import _validate
-from nnblocks.solve import FAMILIES, TUNINGS, SolverFamily, available_solvers, default_solver, family, tuning
+from nnblocks.solve import (
+    FAMILIES,
+    TUNINGS,
+    SolverFamily,
+    SolverNotAvailableError,
+    available_solvers,
+    check_solver,
+    default_solver,
+    family,
+    tuning,
+)
 from nnblocks.solve.families import _DEFAULTS, _KNOWN_NAMES, PROBLEM_CLASSES
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nnblocks"
@@ -81,6 +91,16 @@ def test_tuning_gives_the_solver_options_or_nothing():
     assert tuning("gurobi", "objective_stop", 1.0) == {} and tuning("some_solver", "no_separation") == {}
     with pytest.raises(ValueError, match="unknown tuning switch 'fast'"):
         tuning("scip_direct", "fast")
+
+
+def test_check_solver_names_the_problem():
+    assert check_solver("scip_direct") == "scip_direct"
+    with pytest.raises(TypeError, match="solver must be a solver name"):
+        check_solver(3)
+    with pytest.raises(SolverNotAvailableError, match=r"unknown solver 'nope'; available solvers: \["):
+        check_solver("nope")
+    with pytest.raises(SolverNotAvailableError, match="solver name is empty"):
+        check_solver(" ")
 
 
 def test_time_limit_check():

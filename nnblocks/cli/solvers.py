@@ -11,7 +11,7 @@ from nnblocks.cli import app
 @app.command("solvers")
 def solvers_command() -> None:
     """List the installed Pyomo solvers and the default solver of each problem class (LP, MILP, QP ...)."""
-    from nnblocks.solve import _DEFAULTS, _KNOWN_NAMES, _is_available
+    from nnblocks.solve import FAMILIES, PROBLEM_CLASSES, available_solvers, default_solver
 
     console = Console()
     table = Table(title="solvers")
@@ -19,10 +19,11 @@ def solvers_command() -> None:
     table.add_column("installed")
     table.add_column("default for")
     defaults: dict[str, list[str]] = {}
-    for cls, name in _DEFAULTS.items():
-        defaults.setdefault(name, []).append(cls)
-    for name in _KNOWN_NAMES:
-        available = _is_available(name)
+    for cls in PROBLEM_CLASSES:
+        defaults.setdefault(default_solver(cls), []).append(cls)
+    installed = set(available_solvers())
+    for name in (name for fam in FAMILIES for name in fam.solvers):
+        available = name in installed
         if available or name in defaults:
             table.add_row(name, "yes" if available else "no", ", ".join(defaults.get(name, [])) or "-")
     console.print(table)
