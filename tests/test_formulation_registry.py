@@ -26,12 +26,12 @@ class BigMCopy(BigM):
 
 
 class HullWithAffinePre(Hull):
-    """The hull formulation that leaves the pre-activation to the block's default, W h + b."""
+    """The hull formulation with the base's pre-activation, W h + b, instead of sum_p v_p."""
 
     name = "hull_affine_pre"
 
     def pre_activation(self, lb, spec: LayerSpec, j: int):
-        return None
+        return Formulation.pre_activation(self, lb, spec, j)
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_a_registered_formulation_is_usable_by_name_and_gives_the_same_optimum(t
     assert m.nn.pattern is None and m.nn.n_binaries > 0
 
 
-def test_a_formulation_without_its_own_pre_activation_gets_w_h_plus_b(toys):
+def test_the_base_pre_activation_is_w_h_plus_b(toys):
     net = network(LeakyReLU(0.2), seed=1)
     m = model(net, "hull_affine_pre")
     assert optimum(m) == pytest.approx(optimum(model(net, "hull")), abs=1e-7)

@@ -43,10 +43,10 @@ from pyomo.core.base.block import BlockData, CustomBlock, ScalarCustomBlockMixin
 from pyomo.core.base.component import Component
 from pyomo.core.base.indexed_component_slice import IndexedComponent_slice
 from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.expr.relational_expr import EqualityExpression
 
 from nnblocks._pyomo import add_constraints, bounds_dict
-from nnblocks.blocks.formulations import FORMULATIONS, Formulation, LayerSpec, get_formulation
-from nnblocks.blocks.formulations._common import Affine, Previous, eq
+from nnblocks.blocks.formulations import FORMULATIONS, Formulation, LayerSpec, Previous, get_formulation
 from nnblocks.network import Network
 
 __all__ = ["NetworkBlock", "FORMULATIONS"]
@@ -189,7 +189,8 @@ class NetworkBlockData(BlockData):
                 h = self.layer[len(network)].x
                 add_constraints(
                     self, "output_link",
-                    {j: eq([1.0, -1.0], [y, h[j]], 0.0) for j, y in enumerate(plan.outputs)},
+                    {j: EqualityExpression((LinearExpression(linear_coefs=[1.0, -1.0], linear_vars=[y, h[j]]), 0.0))
+                     for j, y in enumerate(plan.outputs)},
                 )
         if pattern_arr is not None and not form.builds_pattern:
             self.fix_pattern(pattern_arr)
@@ -254,15 +255,10 @@ class NetworkBlockData(BlockData):
 
     def _pre_expression(self, k: int, j: int):
         """The formulation's compact form of a^k_j for a neuron with indicators, otherwise W_j h^{k-1} + b_j."""
+        spec = self._spec(k)
         if j in self._unstable_sets[k - 1]:
-            e = self._form.pre_activation(self.layer[k], self._spec(k), j)
-            if e is not None:
-                return e
-        layer = self._network.layers[k - 1]
-        aff = Affine.of(layer.W, layer.b, self._prev[k - 1], np.array([j]))
-        return LinearExpression(
-            constant=float(aff.constant[0]), linear_coefs=aff.coefs[0], linear_vars=aff.vars[0]
-        )
+            return self._form.pre_activation(self.layer[k], spec, j)
+        return spec.affine(j)
 
     def _require_built(self) -> None:
         if self._network is None:

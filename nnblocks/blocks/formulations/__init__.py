@@ -6,13 +6,16 @@ A new formulation is a new file here with a subclass of :class:`Formulation` and
 
 from __future__ import annotations
 
-from nnblocks.blocks.formulations.base import Formulation, LayerSpec
+from nnblocks.blocks.formulations.base import Formulation, LayerSpec, Previous
 from nnblocks.blocks.formulations.bigm import BigM
 from nnblocks.blocks.formulations.hull import Hull
 from nnblocks.blocks.formulations.pattern import Pattern
 from nnblocks.blocks.formulations.relaxation import Relaxation
 
-__all__ = ["FORMULATIONS", "Formulation", "LayerSpec", "get_formulation", "register_formulation"]
+__all__ = [
+    "FORMULATIONS", "BigM", "Formulation", "Hull", "LayerSpec", "Pattern", "Previous", "Relaxation", "get_formulation",
+    "register_formulation",
+]
 
 FORMULATIONS: dict[str, type[Formulation]] = {}
 """The registered formulations, name -> class, in the order they were registered."""

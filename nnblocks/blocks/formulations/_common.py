@@ -9,6 +9,7 @@ done per weight in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyomo.environ as pyo
@@ -17,18 +18,13 @@ from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpres
 
 from nnblocks._pyomo import add_constraints, bounds_dict
 
+if TYPE_CHECKING:
+    from nnblocks.blocks.formulations.base import Previous
+
 __all__ = [
-    "Affine", "Previous", "eq", "fix_piece_indicators", "ge", "indicator_domain", "le", "linear", "post_vars",
+    "Affine", "eq", "fix_piece_indicators", "ge", "indicator_domain", "le", "linear", "post_vars",
     "reachable_pieces", "stable_and_unstable", "stable_neurons", "sum_is_one",
 ]
-
-
-@dataclass
-class Previous:
-    """The previous layer's post-activations h^{k-1}: variables and, where a neuron is constant, its value."""
-
-    vars: np.ndarray  # object array of VarData (None where constant)
-    const: np.ndarray  # float array: the constant value, NaN where the neuron is a variable
 
 
 @dataclass

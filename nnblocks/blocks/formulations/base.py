@@ -12,13 +12,22 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from pyomo.core.expr.numeric_expr import LinearExpression
 
 from nnblocks.activations import PiecewiseLinear, ReLU
-from nnblocks.blocks.formulations._common import Previous
+from nnblocks.blocks.formulations._common import Affine
 
-__all__ = ["Formulation", "LayerSpec"]
+__all__ = ["Formulation", "LayerSpec", "Previous"]
 
 _RELU = ReLU()
+
+
+@dataclass
+class Previous:
+    """The previous layer's post-activations h^{k-1}: variables and, where a neuron is constant, its value."""
+
+    vars: np.ndarray  # object array of VarData (None where constant)
+    const: np.ndarray  # float array: the constant value, NaN where the neuron is a variable
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,12 @@ class LayerSpec:
     def is_relu(self) -> bool:
         """Whether sigma is the ReLU max(0, a) (its two pieces get the Fischetti–Jo form)."""
         return self.activation == _RELU
+
+    def affine(self, j: int) -> LinearExpression:
+        """W_j h^{k-1} + b_j, the pre-activation of neuron j, as one LinearExpression (constant neurons of
+        h^{k-1} folded into the constant)."""
+        aff = Affine.of(self.W, self.b, self.prev, np.array([j]))
+        return LinearExpression(constant=float(aff.constant[0]), linear_coefs=aff.coefs[0], linear_vars=aff.vars[0])
 
     @property
     def lower(self) -> np.ndarray:
@@ -110,9 +125,9 @@ class Formulation(ABC):
         whatever the formulation needs; return the indices of the neurons that got indicator variables."""
 
     def pre_activation(self, lb: Any, spec: LayerSpec, j: int) -> Any:
-        """The pre-activation a^k_j of a neuron with indicator variables, in the compact form the formulation
-        has (a variable or a short sum), or None for W_j h^{k-1} + b_j (the default)."""
-        return None
+        """The pre-activation a^k_j of a neuron with indicator variables: by default W_j h^{k-1} + b_j
+        (:meth:`LayerSpec.affine`); a formulation with a compact form of it (a variable, a short sum) returns that."""
+        return spec.affine(j)
 
     @abstractmethod
     def indicator_names(self, spec: LayerSpec) -> tuple[str, ...]:
