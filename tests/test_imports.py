@@ -6,7 +6,6 @@ import ast
 from pathlib import Path
 
 import networkx as nx
-import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nnblocks"
 
@@ -130,10 +129,5 @@ def test_the_robust_exact_method_does_not_import_the_network_set():
     assert "network_set" not in text and "._worst_case_patterns" not in text
 
 
-# current offenders: nnblocks.adversarial imports nnblocks.solve._check_available and
-# nnblocks.solve._check_solver_type; nnblocks.blocks.network_block imports nnblocks.blocks.formulations._common
-@pytest.mark.xfail(strict=False, reason="private names still imported across packages: adversarial imports "
-                   "solve._check_available and solve._check_solver_type; blocks.network_block imports "
-                   "blocks.formulations._common")
 def test_no_private_name_imported_from_outside_its_package():
     assert _private_imports() == []
