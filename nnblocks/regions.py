@@ -24,13 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnblocks._results import AsDict
 from nnblocks.network import Network
 
 __all__ = ["RegionMaps", "piece_matrix", "pre_activation_maps", "region_maps", "region_inequalities"]
 
 
 @dataclass(frozen=True)
-class RegionMaps:
+class RegionMaps(AsDict):
     """The affine maps of a network on the regions of P activation patterns.
 
     Attributes

@@ -29,7 +29,21 @@ from nnblocks.blocks.formulations.base import Formulation, LayerSpec
 __all__ = ["BigM", "fj_fix", "fj_layer", "fj_pre", "pwl_bigm", "relu_fj"]
 
 
-class BigM(Formulation):
+class PieceIndicators:
+    """The binaries of the formulations with one indicator per piece: FJ's z on a ReLU layer (z = 1: inactive),
+    u[j, p] on any other (u[j, p] = 1: neuron j on piece p); fixing a pattern fixes them."""
+
+    def indicator_names(self, spec: LayerSpec) -> tuple[str, ...]:
+        return ("z",) if spec.is_relu else ("u",)
+
+    def fix_layer(self, lb, spec: LayerSpec, pieces: np.ndarray) -> None:
+        if spec.is_relu:
+            fj_fix(lb, pieces)
+        else:
+            fix_piece_indicators(lb.u, pieces)
+
+
+class BigM(PieceIndicators, Formulation):
     """Big-M: FJ on ReLU layers (binary z, x <= U (1 - z), s <= -L z), per-piece big-M eqs. (16)-(19) otherwise.
 
     Layer components: ``x``, ``s``, ``z`` and ``affine``, ``affine_stable``, ``x_bound``, ``s_bound`` (ReLU);
@@ -50,14 +64,6 @@ class BigM(Formulation):
         """x - s (FJ) or the variable a[j] (eq. (19))."""
         return fj_pre(lb, j) if spec.is_relu else lb.a[j]
 
-    def indicator_names(self, spec: LayerSpec) -> tuple[str, ...]:
-        return ("z",) if spec.is_relu else ("u",)
-
-    def fix_layer(self, lb, spec: LayerSpec, pieces: np.ndarray) -> None:
-        if spec.is_relu:
-            fj_fix(lb, pieces)
-        else:
-            fix_piece_indicators(lb.u, pieces)
 
 
 def fj_layer(lb, spec: LayerSpec, relax: bool) -> np.ndarray:
@@ -183,4 +189,3 @@ def _deviation(act, L: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarra
     lin = pts[:, :, None] * act.slopes[None, None, :] + act.intercepts[None, None, :]
     diff = sig[:, :, None] - lin
     return np.maximum(diff.max(axis=1), 0.0), np.maximum((-diff).max(axis=1), 0.0)
-

@@ -17,7 +17,6 @@ from nnblocks._pyomo import add_constraints
 from nnblocks.blocks.formulations._common import (
     Affine,
     eq,
-    fix_piece_indicators,
     ge,
     indicator_domain,
     le,
@@ -25,12 +24,12 @@ from nnblocks.blocks.formulations._common import (
     sum_is_one,
 )
 from nnblocks.blocks.formulations.base import Formulation, LayerSpec
-from nnblocks.blocks.formulations.bigm import fj_fix, fj_layer, fj_pre
+from nnblocks.blocks.formulations.bigm import PieceIndicators, fj_layer, fj_pre
 
 __all__ = ["Hull", "pwl_hull"]
 
 
-class Hull(Formulation):
+class Hull(PieceIndicators, Formulation):
     """Per-neuron convex hull: W h + b = sum_p v_p, x = sum_p (a_p v_p + c_p u_p), sum_p u_p = 1.
 
     Layer components: ``x``, ``v``, ``u`` and ``affine``, ``affine_stable``, ``one``, ``map``, ``v_lower``,
@@ -52,15 +51,6 @@ class Hull(Formulation):
         if spec.is_relu:
             return fj_pre(lb, j)
         return sum(lb.v[j, p] for p in range(int(spec.first[j]), int(spec.last[j]) + 1))
-
-    def indicator_names(self, spec: LayerSpec) -> tuple[str, ...]:
-        return ("z",) if spec.is_relu else ("u",)
-
-    def fix_layer(self, lb, spec: LayerSpec, pieces: np.ndarray) -> None:
-        if spec.is_relu:
-            fj_fix(lb, pieces)
-        else:
-            fix_piece_indicators(lb.u, pieces)
 
 
 def pwl_hull(lb, act, W, b, prev, L, U, first, last, post_lower, post_upper, relax: bool) -> np.ndarray:
