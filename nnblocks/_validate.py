@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["dual_norm", "integer", "nonnegative", "norm", "norm_of", "real_number", "time_limit"]
+__all__ = ["dual_norm", "enum_member", "integer", "nonnegative", "norm", "norm_of", "real_number", "time_limit"]
 
 
 def _not_a_scalar(value: Any) -> bool:
@@ -103,3 +103,14 @@ def norm_of(v: Any, p: int | str, axis: int | None = -1) -> Any:
 def dual_norm(p: int | str) -> int | str:
     """The dual of a parsed norm: 1 <-> inf, 2 <-> 2."""
     return {1: "inf", 2: 2, "inf": 1}[p]
+
+
+def enum_member(cls: Any, value: Any, name: str) -> Any:
+    """``value`` as a member of the enumeration ``cls`` (a member, or its value such as ``"optimal"``).
+
+    ValueError naming ``name`` and the allowed values otherwise.
+    """
+    try:
+        return cls(value)
+    except ValueError:
+        raise ValueError(f"{name} must be one of {[m.value for m in cls]}, got {value!r}") from None

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from nnblocks._results import AsDict
+from nnblocks._validate import enum_member
 
 __all__ = ["WorstCase", "WorstCaseStatus", "UncertaintySet", "NetworkSet"]
 
@@ -67,12 +68,7 @@ class WorstCase(AsDict):
     stats: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        try:
-            self.status = WorstCaseStatus(self.status)
-        except ValueError:
-            raise ValueError(
-                f"worst-case status must be one of {[s.value for s in WorstCaseStatus]}, got {self.status!r}"
-            ) from None
+        self.status = enum_member(WorstCaseStatus, self.status, "worst-case status")
 
     @property
     def proven(self) -> bool:

@@ -24,6 +24,7 @@ import pyomo.environ as pyo
 
 from nnblocks._pyomo import add_constraints
 from nnblocks._results import AsDict
+from nnblocks._validate import enum_member
 from nnblocks.robust.base import WorstCase, WorstCaseStatus
 from nnblocks.robust.scenario import (
     ScenarioGeneration,
@@ -100,12 +101,7 @@ class RobustSolution(AsDict):
     scenario_result: ScenarioResult | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        try:
-            self.status = RobustStatus(self.status)
-        except ValueError:
-            raise ValueError(
-                f"robust status must be one of {[s.value for s in RobustStatus]}, got {self.status!r}"
-            ) from None
+        self.status = enum_member(RobustStatus, self.status, "robust status")
 
     @property
     def is_robust(self) -> bool:

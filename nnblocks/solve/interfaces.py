@@ -231,6 +231,12 @@ def _reset_highs_threads(name: str, threads) -> None:
         highspy.Highs.resetGlobalScheduler(True)
 
 
+def _result(status, objective, bound, name, nodes, termination, res, has_sol) -> SolveResult:
+    """The SolveResult of one adapter call (the caller sets the time)."""
+    return SolveResult(status, objective, bound, _gap(objective, bound), 0.0, name, nodes, str(termination), res,
+                       has_sol)
+
+
 def _solve_new(opt, model, name, time_limit, mip_gap, threads, tee, solver_options) -> SolveResult:
     _reset_highs_threads(name, threads)
     kwargs: dict[str, Any] = dict(tee=tee, load_solutions=False, raise_exception_on_nonoptimal_result=False)
@@ -270,18 +276,7 @@ def _solve_new(opt, model, name, time_limit, mip_gap, threads, tee, solver_optio
     for key in ("NNodes", "mip_node_count"):
         if key in extra and extra[key] is not None and extra[key] >= 0:
             nodes = int(extra[key])
-    return SolveResult(
-        status,
-        objective,
-        bound,
-        _gap(objective, bound),
-        0.0,
-        name,
-        nodes,
-        str(res.termination_condition.name),
-        res,
-        has_sol,
-    )
+    return _result(status, objective, bound, name, nodes, res.termination_condition.name, res, has_sol)
 
 
 _APPSI_KIND = {
@@ -339,18 +334,7 @@ def _solve_appsi(opt, model, name, time_limit, mip_gap, threads, tee, solver_opt
             nodes = int(n) if n >= 0 else None
         except Exception:
             nodes = None
-    return SolveResult(
-        status,
-        objective,
-        bound,
-        _gap(objective, bound),
-        0.0,
-        name,
-        nodes,
-        str(res.termination_condition.name),
-        res,
-        has_sol,
-    )
+    return _result(status, objective, bound, name, nodes, res.termination_condition.name, res, has_sol)
 
 
 _LEGACY_KIND = {
@@ -403,4 +387,4 @@ def _solve_legacy(opt, model, name, time_limit, mip_gap, threads, tee, solver_op
         nodes = int(n) if n is not None else None
     except Exception:
         nodes = None
-    return SolveResult(status, objective, bound, _gap(objective, bound), 0.0, name, nodes, str(tc), res, has_sol)
+    return _result(status, objective, bound, name, nodes, tc, res, has_sol)
