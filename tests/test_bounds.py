@@ -385,9 +385,9 @@ def test_lp_invalid_arguments():
 
 def test_lp_interior_point_path_is_sound(monkeypatch):
     """Large LPs go to interior point without crossover; its approximate duals still give sound bounds."""
-    import nnblocks.bounds as bounds_module
+    import nnblocks.bounds.lp as lp_module
 
-    monkeypatch.setattr(bounds_module, "_IPM_NNZ", 0)
+    monkeypatch.setattr(lp_module, "_IPM_NNZ", 0)
     rng = np.random.default_rng(7)
     for norm in (None, 1, 2):
         net = random_network(rng, [4, 6, 6, 2], ["relu", "pwl3"])
@@ -455,9 +455,9 @@ def test_center_outside_the_box(rng, norm):
 
 def test_lp_failures_warn_and_keep_the_interval_bounds(monkeypatch):
     """An LP without a usable dual solution never tightens silently: its neurons keep the interval bounds."""
-    import nnblocks.bounds as bounds_module
+    import nnblocks.bounds.lp as lp_module
 
-    monkeypatch.setattr(bounds_module._LayerLP, "minimize", lambda self, col, sense, left: (-np.inf, "none"))
+    monkeypatch.setattr(lp_module._LayerLP, "minimize", lambda self, col, sense, left: (-np.inf, "none"))
     net = random_network(np.random.default_rng(3), [4, 6, 6, 2], ["relu"])
     ib = compute_bounds(net, (0.0, 1.0))
     with pytest.warns(RuntimeWarning, match="keep their interval bounds"):
