@@ -68,7 +68,8 @@ def test_an_object_without_json_form_is_named():
 
 
 def test_every_public_result_dataclass_has_as_dict():
-    modules = ["nnblocks.solve.results", "nnblocks.solve.classify", "nnblocks.bounds", "nnblocks.adversarial",
+    modules = ["nnblocks.solve.results", "nnblocks.solve.classify", "nnblocks.bounds.results", "nnblocks.bounds.domain",
+               "nnblocks.adversarial",
                "nnblocks.metrics", "nnblocks.sampling", "nnblocks.regions",
                "nnblocks.robust.base", "nnblocks.robust.problems", "nnblocks.robust.scenario",
                "nnblocks.robust.network_set", "nnblocks.robust.baselines", "nnblocks.robust.evaluation"]
