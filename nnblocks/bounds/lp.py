@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from nnblocks._highs import new_highs
+from nnblocks._highs import new_highs, pass_model
 from nnblocks._validate import time_limit as _check_time_limit
 from nnblocks.activations import PiecewiseLinear
 from nnblocks.bounds.domain import InputDomain
@@ -247,7 +247,6 @@ class _LayerLP:
         self._build_highs()
 
     def _build_highs(self) -> None:
-        hs = self._highspy
         h = new_highs()  # silent, banner included
         h.setOptionValue("presolve", "off")  # keeps the basis for warm starts; presolve also slowed IPM 25x here
         if self.A.nnz <= _IPM_NNZ:
@@ -259,20 +258,7 @@ class _LayerLP:
             # valid bounds through _lagrangian_bound
             h.setOptionValue("solver", "ipm")
             h.setOptionValue("run_crossover", "off")
-        lp = hs.HighsLp()
-        lp.num_col_ = self.n_cols
-        lp.num_row_ = self.A.shape[0]
-        lp.col_cost_ = np.zeros(self.n_cols)
-        lp.col_lower_ = self.col_lo
-        lp.col_upper_ = self.col_hi
-        lp.row_lower_ = self.row_lo
-        lp.row_upper_ = self.row_hi
-        csc = self.A.tocsc()
-        lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = csc.indptr
-        lp.a_matrix_.index_ = csc.indices
-        lp.a_matrix_.value_ = csc.data
-        h.passModel(lp)
+        pass_model(h, np.zeros(self.n_cols), self.A, self.row_lo, self.row_hi, self.col_lo, self.col_hi)
         self.h = h
 
     # -- bounds from duals ----------------------------------------------------------------------
