@@ -74,7 +74,9 @@ def _near_kink(g: Graph, x: np.ndarray, tol: float = 1e-5) -> bool:
         if isinstance(node.op, WindowMax):
             cat = np.append(np.concatenate(ins), -np.inf)
             w = np.sort(cat[np.where(node.op.windows >= 0, node.op.windows, -1)], axis=1)
-            if w.shape[1] > 1 and np.min(w[:, -1] - w[:, -2]) < tol:
+            # a tie of two exact zeros is two inactive ReLUs: locally constant, not a kink
+            gap = np.where((w[:, -1] == 0.0) & (w[:, -2] == 0.0), np.inf, w[:, -1] - w[:, -2])
+            if w.shape[1] > 1 and np.min(gap) < tol:
                 return True
     return False
 
