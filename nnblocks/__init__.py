@@ -33,6 +33,16 @@ from nnblocks.solve import (
     solve,
     write,
 )
+from nnblocks.spec import (
+    Disjunct,
+    Spec,
+    SpecError,
+    ball_spec,
+    box_spec,
+    not_argmax_spec,
+    read_vnnlib,
+    write_vnnlib,
+)
 
 __version__ = "0.1.0"
 
@@ -40,6 +50,7 @@ _SUBMODULES = ("adversarial", "datasets", "io", "metrics", "plot", "robust", "sa
 
 __all__ = [
     "ActivationPattern",
+    "Disjunct",
     "HardSigmoid",
     "HardTanh",
     "Identity",
@@ -57,19 +68,26 @@ __all__ = [
     "SolveStatus",
     "SolverError",
     "SolverNotAvailableError",
+    "Spec",
+    "SpecError",
     "TargetMargin",
     "UnsupportedOperationError",
     "__version__",
     "available_solvers",
+    "ball_spec",
+    "box_spec",
     "compute_bounds",
     "from_onnx",
     "from_torch",
     "load_network",
     "model_size",
+    "not_argmax_spec",
+    "read_vnnlib",
     "save_network",
     "to_onnx",
     "solve",
     "write",
+    "write_vnnlib",
 ]
 
 
