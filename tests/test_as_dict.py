@@ -72,7 +72,8 @@ def test_every_public_result_dataclass_has_as_dict():
                "nnblocks.adversarial",
                "nnblocks.metrics", "nnblocks.sampling", "nnblocks.regions",
                "nnblocks.robust.base", "nnblocks.robust.problems", "nnblocks.robust.scenario",
-               "nnblocks.robust.network_set", "nnblocks.robust.baselines", "nnblocks.robust.evaluation"]
+               "nnblocks.robust.sets.network", "nnblocks.robust.sets.patterns", "nnblocks.robust.sets.discrete",
+               "nnblocks.robust.sets.kernel", "nnblocks.robust.evaluation"]
     not_results = {"InputDomain"}  # an input of compute_bounds, not a result
     missing = [f"{m}.{name}" for m in modules for name, cls in vars(importlib.import_module(m)).items()
                if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == m

@@ -114,7 +114,7 @@ def _private_imports() -> list[str]:
 def test_the_graph_sees_known_imports():
     g = _graph()
     assert g.has_edge("nnblocks.network", "nnblocks.activations")
-    assert g.has_edge("nnblocks.robust.network_set", "nnblocks.robust._exact")
+    assert g.has_edge("nnblocks.robust.sets.network", "nnblocks.robust.sets.exact")
     assert len(MODULES) > 20
 
 
@@ -124,9 +124,16 @@ def test_no_import_circle_at_module_level():
 
 def test_the_robust_exact_method_does_not_import_the_network_set():
     g = _graph()
-    assert not g.has_edge("nnblocks.robust._exact", "nnblocks.robust.network_set")
-    text = (PACKAGE / "robust" / "_exact.py").read_text()
-    assert "network_set" not in text and "._worst_case_patterns" not in text
+    assert not g.has_edge("nnblocks.robust.sets.exact", "nnblocks.robust.sets.network")
+    text = (PACKAGE / "robust" / "sets" / "exact.py").read_text()
+    assert "network_set" not in text and "sets.network" not in text and "._worst_case_patterns" not in text
+
+
+def test_the_pattern_method_does_not_import_the_network_set():
+    g = _graph()
+    assert not g.has_edge("nnblocks.robust.sets.patterns", "nnblocks.robust.sets.network")
+    text = (PACKAGE / "robust" / "sets" / "patterns.py").read_text()
+    assert "network_set" not in text and "sets.network import" not in text
 
 
 def test_no_private_name_imported_from_outside_its_package():

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-import nnblocks.robust.baselines as baselines
+import nnblocks.robust.sets.kernel as kernel
 from nnblocks.robust.baselines import KernelUncertaintySet
 from tests.conftest import shared_data
 
@@ -118,7 +118,7 @@ def test_fit_meets_kkt_and_the_quantile_on_random_data(seed, n, extra, kind, k, 
 def test_highs_failure_hands_over_to_clarabel(rng, monkeypatch):
     X = rng.normal(size=(40, 2))
     reference = KernelUncertaintySet.fit(X, q=0.7, solver="clarabel")
-    monkeypatch.setattr(baselines, "_svc_dual_highs", lambda K, ub, time_limit: (None, "Solve error"))
+    monkeypatch.setattr(kernel, "_svc_dual_highs", lambda K, ub, time_limit: (None, "Solve error"))
     U = KernelUncertaintySet.fit(X, q=0.7)
     assert U.fit_info.solver == "clarabel (after HiGHS's status 'Solve error')"
     assert U.theta == pytest.approx(reference.theta)

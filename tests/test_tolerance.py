@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from nnblocks.activations import Identity, ReLU
 from nnblocks.blocks import NetworkBlock
 from nnblocks.network import Layer, Network
-from nnblocks.robust import NetworkUncertaintySet, _patterns
+from nnblocks.robust import NetworkUncertaintySet
 from nnblocks.robust.network_set import DEFAULT_TOL
+from nnblocks.robust.sets.patterns import build_problems, verify
 from nnblocks.solve import CHECK_TOL, SOLUTION_TOL, check_solution, solve
 
 _CONES = {"zero": clarabel.ZeroConeT, "nonneg": clarabel.NonnegativeConeT, "soc": clarabel.SecondOrderConeT}
@@ -51,7 +52,7 @@ def _random_set(seed, norm, n_in=None, hidden=None, scale=None):
 def _region_max(U, pieces, x):
     """max c'x over the activation regions of ``pieces``, each solved by Clarabel to 1e-11 (points checked)."""
     lo, hi = U.domain
-    problems, _, _ = _patterns.build_problems(U.network, pieces, U.center, U.radius, U.norm, lo, hi)
+    problems, _, _ = build_problems(U.network, pieces, U.center, U.radius, U.norm, lo, hi)
     best = -np.inf
     for prob in problems:
         if prob.infeasible:
@@ -129,7 +130,7 @@ def test_a_point_moved_into_U_gives_away_no_more_value_than_it_must():
     U = NetworkUncertaintySet(Network([Layer(np.eye(2), np.zeros(2), Identity())]), [0.0, 0.0], 1.0, norm=2,
                               domain=(-2 * np.ones(2), 2 * np.ones(2)))
     c = np.array([1.0 + 1e-4, 0.0])  # outside by 1e-4: a step of about 1e-4 towards the center is needed
-    moved, ok = U._verify(c, np.zeros(2), DEFAULT_TOL)
+    moved, ok = verify(U, c, np.zeros(2), DEFAULT_TOL)
     assert ok and U.contains(moved)
     assert moved[0] == pytest.approx(1.0 + DEFAULT_TOL, abs=1e-10)  # on the tolerance's boundary
 
@@ -137,5 +138,5 @@ def test_a_point_moved_into_U_gives_away_no_more_value_than_it_must():
 def test_a_scenario_outside_the_box_by_a_solver_tolerance_is_put_into_it():
     U = NetworkUncertaintySet(Network([Layer(np.eye(2), np.zeros(2), Identity())]), [0.0, 0.0], 1.0, norm="inf",
                               domain=(np.zeros(2), np.ones(2)))
-    c, ok = U._verify(np.array([1.0 + 6.6e-7, -1e-9]), np.full(2, 0.5), DEFAULT_TOL)
+    c, ok = verify(U, np.array([1.0 + 6.6e-7, -1e-9]), np.full(2, 0.5), DEFAULT_TOL)
     assert ok and np.array_equal(c, [1.0, 0.0])

@@ -15,6 +15,7 @@ import numpy as np
 
 from nnblocks._results import AsDict
 from nnblocks._validate import enum_member
+from nnblocks.solve import SolveStatus
 
 __all__ = ["WorstCase", "WorstCaseStatus", "UncertaintySet", "NetworkSet"]
 
@@ -22,20 +23,12 @@ UNPROVEN_METHODS = ("patterns",)
 """Methods whose "optimal" is relative to a subset of U (the union of some activation regions): never a proof."""
 
 
-class WorstCaseStatus(StrEnum):
-    """Outcome of an adversarial problem (compares equal to its string value)."""
+WorstCaseStatus = StrEnum("WorstCaseStatus", [(s.name, s.value) for s in SolveStatus], module=__name__)
+WorstCaseStatus.__doc__ = """Outcome of an adversarial problem (compares equal to its string value).
 
-    OPTIMAL = "optimal"
-    """The value is proved maximal (within the solver's gap)."""
-    FEASIBLE = "feasible"
-    """A scenario of U without proof of maximality (heuristic, time limit)."""
-    INFEASIBLE = "infeasible"
-    UNBOUNDED = "unbounded"
-    INFEASIBLE_OR_UNBOUNDED = "infeasible_or_unbounded"
-    TIME_LIMIT = "time_limit"
-    TIME_LIMIT_NO_SOLUTION = "time_limit_no_solution"
-    ITERATION_LIMIT = "iteration_limit"
-    ERROR = "error"
+The outcomes of a solve (:class:`~nnblocks.solve.SolveStatus`, whose vocabulary a method passes on): ``"optimal"``,
+the value is proved maximal (within the solver's gap); ``"feasible"``, a scenario of U without proof of
+maximality (heuristic, time limit); otherwise the failing status."""
 
 
 @dataclass

@@ -347,8 +347,8 @@ def _cyclic_arcs(graph: Any, arcs: list[tuple[Any, Any, int]]) -> np.ndarray:
 def _cost_lower_bounds(U: Any) -> np.ndarray | None:
     """Lower bounds on the arc costs c in U the set can tell: the domain box of network sets, the ``lower`` box
     of Kernel sets; None for other sets (discrete sets are checked scenario by scenario)."""
-    from nnblocks.robust.baselines import KernelUncertaintySet
-    from nnblocks.robust.network_set import NetworkUncertaintySet
+    from nnblocks.robust.sets.kernel import KernelUncertaintySet
+    from nnblocks.robust.sets.network import NetworkUncertaintySet
 
     if isinstance(U, NetworkUncertaintySet):
         return None if U.domain is None else np.broadcast_to(np.asarray(U.domain[0], dtype=float), (int(U.dim),))
@@ -378,7 +378,7 @@ def _check_costs(U: Any, arcs: list[tuple[Any, Any, int]], cyclic: np.ndarray) -
     """Refuse a discrete set with a scenario under which a cycle has negative cost (the flow formulation may
     then take the cycle); True when every cycle is known to cost >= 0 for every c in U, so that cycles in an
     optimal arc set can be left out at no cost."""
-    from nnblocks.robust.baselines import DiscreteUncertaintySet
+    from nnblocks.robust.sets.discrete import DiscreteUncertaintySet
 
     if isinstance(U, DiscreteUncertaintySet):
         points = U.points

@@ -29,6 +29,8 @@ import numpy as np
 from nnblocks.robust.base import NetworkSet, WorstCase
 from nnblocks.solve import SOLUTION_TOL
 
+__all__ = ["build_model", "worst_case_exact"]
+
 
 def build_model(U: NetworkSet, x: np.ndarray, bounds: Any = "lp", formulation: str = "bigm",
                 bounds_time_limit: float | None = None):
@@ -94,6 +96,8 @@ def worst_case_exact(
     polish: bool = True,
     **solver_options: Any,
 ) -> WorstCase:
+    """max_{c in U} c'x by the mixed-integer program of Theorem 3 (see the module docstring); ``polish`` solves
+    the convex problem of the solver point's activation region through ``U.worst_case(x, method="patterns")``."""
     from nnblocks.solve import SolveStatus, check_solution, default_solver, solve
 
     t0 = time.perf_counter()
