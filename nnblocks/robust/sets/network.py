@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import Executor
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -174,35 +175,18 @@ class NetworkUncertaintySet:
         return cls(network, center, radius, norm=norm, domain=domain, data=data)
 
     # -- properties -------------------------------------------------------------------------
-    @property
-    def network(self) -> Network:
-        return self._network
-
-    @property
-    def center(self) -> np.ndarray:
-        return self._center
-
-    @property
-    def radius(self) -> float:
-        return self._radius
-
-    @property
-    def norm(self) -> int | str:
-        return self._norm
+    # the data, read-only (the pattern method keeps problems built from it)
+    network = property(attrgetter("_network"), doc="The one-class network f.")
+    center = property(attrgetter("_center"), doc="The center c_bar of the ball around f(c), shape (n_outputs,).")
+    radius = property(attrgetter("_radius"), doc="The radius R of that ball.")
+    norm = property(attrgetter("_norm"), doc='The norm of that ball: 1, 2 or "inf".')
+    domain = property(attrgetter("_domain"), doc="The box (lower, upper) bounding c, or None.")
+    data = property(attrgetter("_data"), doc="The scenario data the set was built from, or None.")
 
     @property
     def dim(self) -> int:
         """Dimension N of the scenarios c."""
         return self._network.n_inputs
-
-    @property
-    def domain(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The box (lower, upper) bounding c, or None."""
-        return self._domain
-
-    @property
-    def data(self) -> np.ndarray | None:
-        return self._data
 
     def __repr__(self) -> str:
         dom = "none" if self._domain is None else f"[{self._domain[0].min():g}, {self._domain[1].max():g}]"
