@@ -216,11 +216,11 @@ def test_scenario_generation_matches_the_extensive_form(seed):
 def test_margins_missed_within_solver_tolerances_are_repaired(monkeypatch):
     """A MILP point whose margin holds only up to the solver's tolerances is replaced by the exact LP optimum
     of its activation regions, so that the returned example is verified and still optimal."""
-    import nnblocks.adversarial as adv
+    from nnblocks.adversarial import solving
 
     nets, x_bar, t = _instance(3)
     ref = fj(nets[0], x_bar, t)
-    real_solve = adv.solve
+    real_solve = solving.solve
     missed = []
 
     def sloppy_solve(m, **kwargs):
@@ -233,7 +233,7 @@ def test_margins_missed_within_solver_tolerances_are_repaired(monkeypatch):
         missed.append(y[t] - (1 + GAMMA) * np.delete(y, t).max())
         return res
 
-    monkeypatch.setattr(adv, "solve", sloppy_solve)
+    monkeypatch.setattr(solving, "solve", sloppy_solve)
     res = fj(nets[0], x_bar, t)
     assert missed and missed[0] < -1e-6  # the solver's point alone would not verify
     _check_verified(res, nets[:1], x_bar, t)
@@ -242,30 +242,30 @@ def test_margins_missed_within_solver_tolerances_are_repaired(monkeypatch):
 
 def test_heuristic_stops_at_its_deadline():
     """The ascent of the primal heuristic returns nothing once its deadline has passed (x_bar fails the margin)."""
-    from nnblocks import _fj_search
+    from nnblocks.adversarial import heuristic
 
     nets, x_bar, t = _instance(0)
     lo, up = np.zeros_like(x_bar), np.ones_like(x_bar)
     args = (nets, x_bar, lo, up, t, GAMMA, "difference", None)
-    assert _fj_search._gradient_start(*args, deadline=0.0) is None
-    assert _fj_search.incumbent(nets, x_bar, lo, up, t, GAMMA, "difference", None, time_limit=0.0) is None
-    assert _fj_search.incumbent(nets, x_bar, lo, up, t, GAMMA, "difference", None) is not None
+    assert heuristic._gradient_start(*args, deadline=0.0) is None
+    assert heuristic.incumbent(nets, x_bar, lo, up, t, GAMMA, "difference", None, time_limit=0.0) is None
+    assert heuristic.incumbent(nets, x_bar, lo, up, t, GAMMA, "difference", None) is not None
 
 
 def test_heuristic_budget_follows_the_time_left():
-    import nnblocks.adversarial as adv
+    from nnblocks.adversarial.heuristic import HEURISTIC_TIME, MIN_HEURISTIC_TIME, heuristic_time
 
-    assert adv._heuristic_time(None) == adv._HEURISTIC_TIME
-    assert adv._heuristic_time(100.0) == adv._HEURISTIC_TIME
-    assert adv._heuristic_time(0.5) == 0.5
-    assert adv._heuristic_time(-3.0) == adv._MIN_HEURISTIC_TIME
+    assert heuristic_time(None) == HEURISTIC_TIME
+    assert heuristic_time(100.0) == HEURISTIC_TIME
+    assert heuristic_time(0.5) == 0.5
+    assert heuristic_time(-3.0) == MIN_HEURISTIC_TIME
 
 
 @pytest.mark.parametrize("solver_bound, kept", [(1e-3, True), (1e9, False)])
 def test_timed_out_solve_keeps_a_valid_bound_for_the_heuristic_example(monkeypatch, solver_bound, kept):
     """When time runs out before the solver beats the heuristic's cutoff, the heuristic example stands and the
     solver's dual bound (of the model with the cutoff row, whose optimum is the same) stays as its bound."""
-    import nnblocks.adversarial as adv
+    from nnblocks.adversarial import solving
     from nnblocks.solve import SolveResult
 
     nets, x_bar, t = _instance(0)
@@ -274,7 +274,7 @@ def test_timed_out_solve_keeps_a_valid_bound_for_the_heuristic_example(monkeypat
         return SolveResult(SolveStatus.TIME_LIMIT_NO_SOLUTION, None, solver_bound, None, 1.0, "scip_direct", 7,
                            "maxTimeLimit", None, False)
 
-    monkeypatch.setattr(adv, "solve", timed_out)
+    monkeypatch.setattr(solving, "solve", timed_out)
     res = fj(nets[0], x_bar, t, time_limit=5.0)
     assert res.status == SolveStatus.TIME_LIMIT and res.verified
     assert res.objective == pytest.approx(res.heuristic_distance)

@@ -12,9 +12,8 @@ import time
 import numpy as np
 import pytest
 
-import nnblocks.adversarial as adv
 from nnblocks.activations import ReLU
-from nnblocks.adversarial import VERIFY_TOL, arfj, fj
+from nnblocks.adversarial import VERIFY_TOL, arfj, fj, generation, heuristic, solving, verify
 from nnblocks.network import Layer, Network
 from nnblocks.solve import SolveStatus
 from tests.conftest import shared_data
@@ -58,21 +57,21 @@ def test_a_tie_counts_for_the_target_whatever_the_class_order():
     net = _tie_network(0.5)
     x = np.array([0.5])  # y = (0.5, 0.5)
     for target in (0, 1):
-        ok, slack, Y = adv._verify([net], x, target, 0.0, "ratio", 1e-3)
+        ok, slack, Y = verify.verify([net], x, target, 0.0, "ratio", 1e-3)
         assert ok and slack[0] == 0.0 and Y[0, 0] == Y[0, 1]
     # a miss beyond the tolerance is not a tie
-    ok, _, _ = adv._verify([net], np.array([0.5 - 1e-5]), 1, 0.0, "ratio", 1e-3)
+    ok, _, _ = verify.verify([net], np.array([0.5 - 1e-5]), 1, 0.0, "ratio", 1e-3)
     assert not ok
     # the margin still needs the target output at least min_output: all-zero outputs are no win
     zero = Network([Layer(np.zeros((2, 1)), np.zeros(2), ReLU())])
-    assert not adv._verify([zero], x, 1, 0.0, "ratio", 1e-3)[0]
+    assert not verify.verify([zero], x, 1, 0.0, "ratio", 1e-3)[0]
 
 
 def test_verification_tolerance_is_the_documented_one():
     """A margin missed by 1e-8 (within the solvers' feasibility tolerance) verifies; by 1e-5 it does not."""
     net = _tie_network(0.5)
-    assert adv._verify([net], np.array([0.5 - 0.5e-8]), 1, 0.0, "difference", 1e-3)[0]
-    assert not adv._verify([net], np.array([0.5 - 0.5e-5]), 1, 0.0, "difference", 1e-3)[0]
+    assert verify.verify([net], np.array([0.5 - 0.5e-8]), 1, 0.0, "difference", 1e-3)[0]
+    assert not verify.verify([net], np.array([0.5 - 0.5e-5]), 1, 0.0, "difference", 1e-3)[0]
 
 
 @pytest.mark.parametrize("config", ["default", "paper"])
@@ -121,24 +120,23 @@ def _instance():
     raise RuntimeError("no instance")
 
 
-def _solver_point_at_x_bar(monkeypatch):
+def _solver_point_at_x_bar(monkeypatch, x_bar):
     """The solver reports OPTIMAL with x_bar as its point (which misses the margin by far) and polishing fails."""
-    real_solve = adv.solve
+    real_solve = solving.solve
 
     def wrong_point(m, **kwargs):
         res = real_solve(m, **kwargs)
-        x_bar = m._nnblocks_adv["x_bar"]
         for j in m.x:
             m.x[j].set_value(float(x_bar[j]))
         return res
 
-    monkeypatch.setattr(adv, "solve", wrong_point)
-    monkeypatch.setattr(adv._fj_search, "polish", lambda *args, **kwargs: None)
+    monkeypatch.setattr(solving, "solve", wrong_point)
+    monkeypatch.setattr(heuristic, "polish", lambda *args, **kwargs: None)
 
 
 def test_fj_never_reports_optimal_for_an_example_that_fails_the_check(monkeypatch):
     nets, x_bar, t = _instance()
-    _solver_point_at_x_bar(monkeypatch)
+    _solver_point_at_x_bar(monkeypatch, x_bar)
     res = fj(nets[0], x_bar, t, gamma=0.0, heuristic=False, time_limit=60)
     assert res.status == SolveStatus.ERROR and not res.verified
     assert res.x_adv is not None and res.margins[0] < -VERIFY_TOL  # the unverified point, for inspection
@@ -148,7 +146,7 @@ def test_fj_never_reports_optimal_for_an_example_that_fails_the_check(monkeypatc
 
 def test_fj_falls_back_to_the_verified_heuristic_example(monkeypatch):
     nets, x_bar, t = _instance()
-    _solver_point_at_x_bar(monkeypatch)
+    _solver_point_at_x_bar(monkeypatch, x_bar)
     res = fj(nets[0], x_bar, t, gamma=0.0, time_limit=60)
     assert res.heuristic_distance is not None
     assert res.status == SolveStatus.FEASIBLE and res.verified
@@ -159,7 +157,7 @@ def test_fj_falls_back_to_the_verified_heuristic_example(monkeypatch):
 def test_arfj_without_time_limit_never_reports_a_time_limit(monkeypatch):
     """A round whose example fails the check ends scenario generation with a status that says so."""
     nets, x_bar, t = _instance()
-    _solver_point_at_x_bar(monkeypatch)
+    _solver_point_at_x_bar(monkeypatch, x_bar)
     res = arfj(nets, x_bar, t, gamma=0.0, heuristic=False)
     assert res.status not in (SolveStatus.TIME_LIMIT, SolveStatus.TIME_LIMIT_NO_SOLUTION)
     assert res.message
@@ -174,7 +172,7 @@ def test_arfj_reports_a_round_that_fails_its_own_check_instead_of_looping(monkey
     again: it stops and says why."""
     nets, x_bar, t = _instance()
     calls = []
-    real = adv._check_margins
+    real = verify.check_margins
 
     def failing_on_network_0(networks, *args):
         passed, slack, Y = real(networks, *args)
@@ -185,7 +183,8 @@ def test_arfj_reports_a_round_that_fails_its_own_check_instead_of_looping(monkey
             slack[0] = -1.0
         return passed, slack, Y
 
-    monkeypatch.setattr(adv, "_check_margins", failing_on_network_0)
+    # the check wherever it runs: the loop's check over the whole set and the final verification
+    monkeypatch.setattr(generation.verify, "check_margins", failing_on_network_0)
     res = arfj(nets, x_bar, t, gamma=0.0, heuristic=False)
     assert res.status not in (SolveStatus.TIME_LIMIT, SolveStatus.TIME_LIMIT_NO_SOLUTION, SolveStatus.OPTIMAL)
     assert res.n_networks_model <= len(nets)
@@ -195,8 +194,8 @@ def test_arfj_reports_a_round_that_fails_its_own_check_instead_of_looping(monkey
 
 def test_arfj_reports_the_failure_when_no_example_over_the_whole_set_is_found(monkeypatch):
     nets, x_bar, t = _instance()
-    _solver_point_at_x_bar(monkeypatch)
-    monkeypatch.setattr(adv, "_whole_set_incumbent", lambda *args, **kwargs: None)
+    _solver_point_at_x_bar(monkeypatch, x_bar)
+    monkeypatch.setattr(generation, "whole_set_incumbent", lambda *args, **kwargs: None)
     res = arfj(nets, x_bar, t, gamma=0.0, heuristic=False)
     assert res.status == SolveStatus.ERROR and not res.verified
     assert res.x_adv is not None and np.allclose(res.x_adv, x_bar)  # the unverified example, for inspection
@@ -212,7 +211,7 @@ def test_arfj_stopped_by_its_time_limit_says_so(monkeypatch):
         return SolveResult(SolveStatus.TIME_LIMIT_NO_SOLUTION, None, None, None, 1.0, "scip_direct", 7,
                            "maxTimeLimit", None, False)
 
-    monkeypatch.setattr(adv, "solve", timed_out)
+    monkeypatch.setattr(solving, "solve", timed_out)
     res = arfj(nets, x_bar, t, gamma=0.0, heuristic=False, time_limit=30)
     assert res.status in (SolveStatus.TIME_LIMIT, SolveStatus.TIME_LIMIT_NO_SOLUTION)
     assert (res.x_adv is not None) == (res.status == SolveStatus.TIME_LIMIT) == res.verified
@@ -298,7 +297,7 @@ def test_a_round_with_only_the_heuristic_example_leads_to_the_next_round(monkeyp
         return SolveResult(SolveStatus.INFEASIBLE, None, None, None, 0.01, "scip_direct", 0, "infeasible", None,
                            False)
 
-    monkeypatch.setattr(adv, "solve", refuses)
+    monkeypatch.setattr(solving, "solve", refuses)
     res = arfj(nets, x_bar, t, gamma=0.0)
     assert res.status == SolveStatus.FEASIBLE and res.verified
     assert "heuristic" in res.message

@@ -16,6 +16,9 @@ cutoff for the MILP, and neuron bounds over the L1 ball of that radius around x_
 
 Written here because it works on the affine maps of the networks directly (numpy), and the LPs are small
 dense problems solved by :func:`scipy.optimize.linprog` (HiGHS).
+
+The heuristic runs on the logit networks a^K (:func:`logit_network`) with the margin of :func:`margin_matrix`
+and the floor a^K_t >= :func:`output_floor`; :func:`heuristic_time` is its budget within a call.
 """
 
 from __future__ import annotations
@@ -26,18 +29,60 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from nnblocks.network import Network
+from nnblocks._results import AsDict
+from nnblocks.activations import Identity, ReLU
+from nnblocks.network import Layer, Network
 from nnblocks.regions import pre_activation_maps
 
-__all__: list[str] = []
+__all__ = [
+    "HEURISTIC_TIME",
+    "MIN_HEURISTIC_TIME",
+    "Incumbent",
+    "heuristic_time",
+    "incumbent",
+    "logit_network",
+    "margin_matrix",
+    "output_floor",
+    "polish",
+    "whole_set_incumbent",
+]
+
+HEURISTIC_TIME = 2.0
+"""Seconds for the primal heuristic of one (AR)FJ model."""
+MIN_HEURISTIC_TIME = 0.2
+"""Seconds at least: a time-limited ARFJ call may overrun its limit by about this much to repair its example."""
+_RELU = ReLU()
 
 
 @dataclass
-class _Incumbent:
+class Incumbent(AsDict):
+    """A verified feasible point of the (AR)FJ model found by :func:`incumbent`."""
+
     x: np.ndarray
     distance: float
+    """||x - x_bar||_1."""
     n_lps: int
+    """Linear programs solved."""
     time: float
+    """Seconds of the search."""
+
+
+def heuristic_time(left: float | None) -> float:
+    """Heuristic budget within the time left (or the time limit) of a call: at most HEURISTIC_TIME, at least
+    MIN_HEURISTIC_TIME."""
+    return HEURISTIC_TIME if left is None else min(HEURISTIC_TIME, max(MIN_HEURISTIC_TIME, left))
+
+
+def logit_network(net: Network) -> Network:
+    """The network with its output ReLU replaced by the identity: outputs a^K instead of max(0, a^K)."""
+    last = net.layers[-1]
+    return Network(list(net.layers[:-1]) + [Layer(last.W, last.b, Identity())])
+
+
+def output_floor(kind: str, gamma: float, min_output: float) -> float:
+    """Lower bound on a^K_t that the margin on the last pre-activation needs (item 4 of
+    :mod:`nnblocks.adversarial.model`)."""
+    return min_output if kind == "ratio" else max(gamma, min_output)
 
 
 def _masks(network: Network, x: np.ndarray) -> list[np.ndarray]:
@@ -46,8 +91,8 @@ def _masks(network: Network, x: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(a).reshape(-1) > 0 for a in pre[:-1]]
 
 
-def _margin_matrix(n_out: int, target: int, gamma: float, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Rows M, r with M a^K >= r: the margin on the last pre-activation (see adversarial._margin_form)."""
+def margin_matrix(n_out: int, target: int, gamma: float, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows M, r with M a^K >= r: the margin (``kind`` "ratio" or "difference") on the last pre-activation."""
     others = np.array([j for j in range(n_out) if j != target])
     M = np.zeros((len(others), n_out))
     M[np.arange(len(others)), target] = 1.0
@@ -65,7 +110,7 @@ def _margins(networks, x, target, gamma, kind, min_output) -> float:
     worst = np.inf
     for net in networks:
         a = np.asarray(net.pre_activations(x)[-1]).reshape(-1)
-        M, r = _margin_matrix(a.size, target, gamma, kind)
+        M, r = margin_matrix(a.size, target, gamma, kind)
         worst = min(worst, float(np.min(M @ a - r)))
         if min_output is not None:
             worst = min(worst, float(a[target] - min_output))
@@ -90,7 +135,7 @@ def _gradient_start(networks, x_bar, lower, upper, target, gamma, kind, min_outp
             # margin whose gradient vanishes on the current region still gets a direction
             masks = [np.where(m, 1.0, leak) for m in _masks(net, x)]
             As, _ = pre_activation_maps(net, masks)
-            M, r = _margin_matrix(a.size, target, gamma, kind)
+            M, r = margin_matrix(a.size, target, gamma, kind)
             slack = M @ a - r
             rows = [M @ As[-1]]
             if min_output is not None:
@@ -132,7 +177,7 @@ def _pattern_lp(networks, all_masks, x_bar, lower, upper, target, gamma, kind, m
             blocks.append(-s[:, None] * As[k])
             rhs.append(s * cs[k])
             ids.extend((i, k, j) for j in range(m.size))
-        M, r = _margin_matrix(As[-1].shape[0], target, gamma, kind)
+        M, r = margin_matrix(As[-1].shape[0], target, gamma, kind)
         blocks.append(-(M @ As[-1]))
         rhs.append(M @ cs[-1] - r)
         ids.extend((i, -1, j) for j in range(M.shape[0]))
@@ -161,9 +206,9 @@ def incumbent(
     kind: str,
     min_output: float | None,
     max_lps: int = 40,
-    time_limit: float = 2.0,
+    time_limit: float = HEURISTIC_TIME,
     starts: list[np.ndarray] | None = None,
-) -> _Incumbent | None:
+) -> Incumbent | None:
     """A verified feasible point of the (AR)FJ model with L1 objective (ReLU hidden layers), or None.
 
     The margin (``kind``) is imposed on the last pre-activation a^K of every network, with a^K_t >= min_output
@@ -219,7 +264,7 @@ def incumbent(
     if _margins(networks, x, target, gamma, kind, min_output) < -1e-7:
         return None
     distance = float(np.abs(x - x_bar).sum())
-    return _Incumbent(x, distance, n_lps, time.perf_counter() - start)
+    return Incumbent(x, distance, n_lps, time.perf_counter() - start)
 
 
 def polish(networks, x, x_bar, lower, upper, target, gamma, kind, min_output) -> np.ndarray | None:
@@ -231,3 +276,15 @@ def polish(networks, x, x_bar, lower, upper, target, gamma, kind, min_output) ->
     masks = [_masks(net, x) for net in networks]
     sol = _pattern_lp(networks, masks, x_bar, lower, upper, target, gamma, kind, min_output)
     return None if sol is None else sol[0]
+
+
+def whole_set_incumbent(networks, x_bar, lower, upper, target, gamma, kind, min_output, x_start,
+                        time_limit) -> Incumbent | None:
+    """:func:`incumbent` for ReLU networks with a ReLU output layer (on their logit networks, started at
+    ``x_start``), None for other networks."""
+    relu_out = all(n.layers[-1].activation == _RELU for n in networks)
+    if not relu_out or not all(layer.activation == _RELU for n in networks for layer in n.layers[:-1]):
+        return None
+    return incumbent([logit_network(n) for n in networks], x_bar, lower, upper, target, gamma, kind,
+                     output_floor(kind, gamma, min_output), starts=None if x_start is None else [x_start],
+                     time_limit=time_limit)
