@@ -5,6 +5,18 @@ arithmetic or LP tightening. A new bounding method is a new module here plus one
 from nnblocks.bounds.compute import METHODS, compute_bounds
 from nnblocks.bounds.domain import InputDomain, as_domain
 from nnblocks.bounds.interval import layer_bounds
+from nnblocks.bounds.output import OUTPUT_METHODS, OutputBounds, output_bounds
 from nnblocks.bounds.results import LayerBounds, NetworkBounds
 
-__all__ = ["METHODS", "InputDomain", "LayerBounds", "NetworkBounds", "as_domain", "compute_bounds", "layer_bounds"]
+__all__ = [
+    "METHODS",
+    "OUTPUT_METHODS",
+    "InputDomain",
+    "LayerBounds",
+    "NetworkBounds",
+    "OutputBounds",
+    "as_domain",
+    "compute_bounds",
+    "layer_bounds",
+    "output_bounds",
+]
