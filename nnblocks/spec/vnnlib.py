@@ -121,7 +121,7 @@ class _Parser:
             raise self.error(self.decl_token[(kind, indices[-1])], f"{kind}_{missing} is not declared")
         if expected is not None and n != expected:
             tok = self.decl_token[(kind, n - 1)] if n else (0 if self.tokens else None)
-            raise self.error(tok, f"the file declares {n} {what} ({kind}_0..{kind}_{n - 1}), expected "
+            raise self.error(tok, f"the file declares {n} {what} variables {kind}_i, expected "
                                   f"{'n_inputs' if kind == 'X' else 'n_outputs'}={expected}")
         return n
 
@@ -134,7 +134,7 @@ class _Parser:
                 return {}, float(tok)
             key = self.vars.get(tok)
             if key is None:
-                raise self.error(node, "undeclared variable")
+                raise self.error(node, "undeclared variable (or a malformed number)")
             return {key: 1.0}, 0.0
         op = self.head(node)
         args = [self.term(a) for a in node[2:]]
@@ -278,8 +278,8 @@ class _Parser:
                 asserts.append(node)
             elif op not in _IGNORED:
                 raise self.error(node[1], "unknown function")
-        n_in = self.count("X", n_inputs, "inputs")
-        n_out = self.count("Y", n_outputs, "outputs")
+        n_in = self.count("X", n_inputs, "input")
+        n_out = self.count("Y", n_outputs, "output")
         if n_in == 0:
             raise self.error(0 if self.tokens else None, "the file declares no input X_0")
         common: list[int] = []
@@ -346,7 +346,7 @@ def read_vnnlib(path_or_text: str | os.PathLike, n_inputs: int | None = None, n_
 
 
 def _number(v: float) -> str:
-    return repr(float(v))  # the shortest text that float() reads back to the same double
+    return repr(float(v) + 0.0)  # the shortest text that float() reads back to the same double (-0.0 as 0.0)
 
 
 def _row(A_row: np.ndarray, b: float, var: str) -> str:
