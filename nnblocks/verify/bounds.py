@@ -1,0 +1,114 @@
+"""The bounds stage: refute disjuncts with sound bounds on the specification's output rows over the input box.
+
+A disjunct has no point when, for some row i of its unsafe set output_A y <= output_b, the sound lower bound of
+(output_A f(x))_i over the input box exceeds output_b_i (the input box contains the disjunct's input set, so a
+bound over the box is valid for the set). For a conjunction of rows the same holds for any non-negative
+combination: when min over the box of lambda^T (output_A f(x) - output_b) > 0, every point violates some row.
+The stage bounds every row and the sum of the rows of each disjunct with two or more, in one
+``output_bounds`` call per input set. Disjuncts that no row refutes may then be given to the LP tightening of
+``compute_bounds`` with the disjunct's rows as output constraints: a checked Farkas certificate of that LP
+proves the conjunction infeasible.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from nnblocks.bounds import InputDomain, compute_bounds
+from nnblocks.network import Network
+
+__all__ = ["InputGroup", "input_groups", "lp_refute", "refute", "refuter_rows"]
+
+
+class InputGroup:
+    """The disjuncts of a spec that share one input set (same box, polytope rows and ball), with their output rows
+    stacked into one specification matrix ``C``, ``d`` (C y <= d), and ``owner[r]``: the position in ``members``
+    of the disjunct that row r belongs to (sum rows included, see :func:`refuter_rows`)."""
+
+    def __init__(self, spec: Any, members: list[int]) -> None:
+        self.members = list(members)
+        first = spec.disjuncts[members[0]]
+        self.disjunct = first
+        self.lower = np.asarray(first.lower, dtype=np.float64)
+        self.upper = np.asarray(first.upper, dtype=np.float64)
+        self.C, self.d, self.owner = refuter_rows([spec.disjuncts[k] for k in members])
+
+    def refuted(self, lower: np.ndarray) -> np.ndarray:
+        """(B, len(members)) mask: disjunct j has no point in box b, given lower bounds (B, rows) of C y."""
+        hit = lower > self.d  # (B, rows)
+        out = np.zeros((lower.shape[0], len(self.members)), dtype=bool)
+        for j in range(len(self.members)):
+            out[:, j] = hit[:, self.owner == j].any(axis=1)
+        return out
+
+
+def refuter_rows(disjuncts: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows whose lower bounds can refute each disjunct: its own rows, and their sum when it has two or more.
+    Returns C (rows, n_out), d (rows,) and the owner (position in ``disjuncts``) of every row."""
+    Cs, ds, owner = [], [], []
+    for j, dj in enumerate(disjuncts):
+        A = np.asarray(dj.output_A, dtype=np.float64)
+        b = np.asarray(dj.output_b, dtype=np.float64)
+        Cs.append(A)
+        ds.append(b)
+        owner += [j] * A.shape[0]
+        if A.shape[0] > 1:
+            Cs.append(A.sum(axis=0, keepdims=True))
+            ds.append(np.array([b.sum()]))
+            owner.append(j)
+    return np.concatenate(Cs), np.concatenate(ds), np.asarray(owner, dtype=np.int64)
+
+
+def _key(d: Any) -> bytes:
+    parts = [np.asarray(a, dtype=np.float64).tobytes() for a in (d.lower, d.upper, d.input_A, d.input_b)]
+    ball = getattr(d, "ball", None)
+    if ball is not None:
+        parts += [np.asarray(ball[0], dtype=np.float64).tobytes(), repr((float(ball[1]), ball[2])).encode()]
+    return b"|".join(parts)
+
+
+def input_groups(spec: Any, todo: list[int]) -> list[InputGroup]:
+    """The disjuncts ``todo`` grouped by input set, in order of first appearance."""
+    groups: dict[bytes, list[int]] = {}
+    for k in todo:
+        groups.setdefault(_key(spec.disjuncts[k]), []).append(k)
+    return [InputGroup(spec, members) for members in groups.values()]
+
+
+def refute(network: Network, spec: Any, todo: list[int], method: str) -> tuple[set[int], dict[str, Any]]:
+    """The disjuncts of ``todo`` that ``output_bounds`` (``method``) refutes over their input boxes, and counts."""
+    from nnblocks.bounds import output_bounds
+
+    refuted: set[int] = set()
+    calls = 0
+    for group in input_groups(spec, todo):
+        ob = output_bounds(network, group.lower, group.upper, C=group.C, method=method)
+        calls += 1
+        mask = group.refuted(np.asarray(ob.lower).reshape(1, -1))[0]
+        refuted |= {k for k, hit in zip(group.members, mask) if hit}
+    return refuted, {"bound_calls": calls, "refuted": len(refuted)}
+
+
+def lp_refute(network: Network, spec: Any, todo: list[int], time_limit: float) -> tuple[set[int], dict[str, Any]]:
+    """The disjuncts of ``todo`` (with two or more output rows) whose LP relaxation with their output rows is
+    infeasible by a checked Farkas certificate (``compute_bounds(..., method="lp", output_constraints=...)``)."""
+    refuted: set[int] = set()
+    deadline = time.perf_counter() + time_limit
+    n_lps = 0
+    for k in todo:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            break
+        d = spec.disjuncts[k]
+        A = np.asarray(d.output_A, dtype=np.float64)
+        if A.shape[0] < 2:
+            continue
+        nb = compute_bounds(network, InputDomain.box(d.lower, d.upper), method="lp", time_limit=left,
+                            output_constraints=(A, np.asarray(d.output_b, dtype=np.float64)))
+        n_lps += nb.n_lps
+        if nb.infeasible:
+            refuted.add(k)
+    return refuted, {"lps": n_lps, "lp_refuted": len(refuted)}

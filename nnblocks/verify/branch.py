@@ -1,0 +1,245 @@
+"""Branch and bound: split the input box (low-dimensional inputs) or the phases of unstable ReLUs, with the
+output bounds recomputed for hundreds of branches per ``output_bounds`` call.
+
+Input splitting keeps a stack of boxes, each with the disjuncts of its input group still open in it. A batch of
+boxes is bounded at once; a disjunct is closed in a box when a sound lower bound of one of its refuting rows
+(:func:`nnblocks.verify.bounds.refuter_rows`) exceeds the row's right-hand side, or when the box misses the input
+polytope (min over the box of a row of input_A x above input_b). The input set has no counterexample for the
+group once every box is closed: an ``unsat`` only from sound bounds. On the way, the network is evaluated at
+every open box's centre (moved into the input set); a point that the float64 forward pass and the spec confirm
+ends the search with ``sat``. An open box is halved along the dimension of largest |gradient| x width (the
+gradient at its centre of the refuting row closest to refuting, summed over the open disjuncts).
+
+ReLU splitting keeps the input box and fixes the phase of one unstable neuron per branch (``relu_split`` of
+``output_bounds``): each branch is a sub-problem, and the union of the two phases covers the box, so closing every
+branch proves the group unsat.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from nnblocks.network import Network
+from nnblocks.verify.bounds import InputGroup
+from nnblocks.verify.falsify import Counterexample, InputSet, backward, forward_slopes
+
+__all__ = ["split_inputs", "split_relus"]
+
+
+def _misses_polytope(S: InputSet, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(B,) mask of boxes that no point of the input polytope meets: min over the box of a row a x exceeds b
+    (by more than a rounding margin, so that only a sure miss counts)."""
+    if S.A.shape[0] == 0:
+        return np.zeros(lo.shape[0], dtype=bool)
+    Ap, An = np.maximum(S.A, 0), np.minimum(S.A, 0)
+    low = lo @ Ap.T + hi @ An.T  # (B, k)
+    scale = np.abs(lo) @ np.abs(S.A).T + np.abs(hi) @ np.abs(S.A).T + np.abs(S.b)
+    return np.any(low > S.b + 1e-12 * scale + 1e-300, axis=1)
+
+
+def _check_centres(network: Network, spec: Any, group: InputGroup, S: InputSet, X: np.ndarray,
+                   open_: np.ndarray) -> tuple[Counterexample | None, list[np.ndarray], np.ndarray]:
+    """Forward pass at the points X (one per box): a confirmed counterexample if one satisfies an open disjunct;
+    also the slopes (for gradients) and the outputs."""
+    Y, slopes = forward_slopes(network, X)
+    R = Y @ group.C.T - group.d  # (B, rows)
+    for j, _k in enumerate(group.members):
+        own = group.owner == j
+        v = R[:, own].max(axis=1)
+        hit = np.flatnonzero(open_[:, j] & (v <= 0))
+        for r in hit[np.argsort(v[hit])][:16]:
+            x = X[r].copy()
+            y = network.forward(x)
+            if (idx := spec.counterexample_check(x, y)) is not None:
+                return Counterexample(x, y, int(idx)), slopes, Y
+    return None, slopes, Y
+
+
+def _split_dims(network: Network, group: InputGroup, slopes: list[np.ndarray], lower: np.ndarray,
+                open_: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """Per box the dimension to halve: argmax of |gradient| x width, the gradient of each open disjunct's refuting
+    row with the largest lower bound minus right-hand side, summed over the open disjuncts."""
+    B = lower.shape[0]
+    score = np.zeros((B, width.shape[1]))
+    gap = lower - group.d  # (B, rows): > 0 would refute
+    for j in range(len(group.members)):
+        if not open_[:, j].any():
+            continue
+        rows = np.flatnonzero(group.owner == j)
+        best = rows[np.argmax(gap[:, rows], axis=1)]
+        G = backward(network, slopes, group.C[best])
+        score += np.abs(G) * open_[:, j : j + 1]
+    score *= width
+    dims = np.argmax(score, axis=1)
+    flat = score.max(axis=1) <= 0  # no gradient information: the widest dimension
+    dims[flat] = np.argmax(width[flat], axis=1)
+    return dims
+
+
+def split_inputs(
+    network: Network,
+    spec: Any,
+    group: InputGroup,
+    deadline: float,
+    method: str = "crown",
+    batch: int = 1024,
+    max_boxes: int = 2_000_000,
+) -> tuple[str, Counterexample | None, dict[str, Any]]:
+    """Input-splitting branch and bound of one input group until ``deadline`` (``time.perf_counter`` seconds).
+
+    Returns ``("unsat", None, counts)`` when every box is closed, ``("sat", cx, counts)`` for a confirmed
+    counterexample, ``("timeout", None, counts)`` otherwise (also when the open boxes exceed ``max_boxes``).
+    """
+    from nnblocks.bounds import output_bounds
+
+    S = InputSet(group.disjunct)
+    m = len(group.members)
+    stack: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = [
+        (group.lower[None, :].copy(), group.upper[None, :].copy(), np.ones((1, m), dtype=bool),
+         np.zeros(1, dtype=np.int64))
+    ]
+    n_open = 1
+    counts: dict[str, Any] = {"boxes": 0, "bound_calls": 0, "max_depth": 0, "centres": 0, "bound_time": 0.0}
+    while stack:
+        if time.perf_counter() >= deadline:
+            return "timeout", None, counts
+        if n_open > max_boxes:
+            counts["note"] = f"more than {max_boxes} open boxes"
+            return "timeout", None, counts
+        # pop up to `batch` boxes from the top of the stack (depth first, batch by batch)
+        parts, size = [], 0
+        while stack and size < batch:
+            part = stack.pop()
+            take = min(batch - size, part[0].shape[0])
+            if take < part[0].shape[0]:
+                stack.append(tuple(a[take:] for a in part))  # type: ignore[arg-type]
+                part = tuple(a[:take] for a in part)  # type: ignore[assignment]
+            parts.append(part)
+            size += take
+        lo, hi, open_, depth = (np.concatenate(a) for a in zip(*parts))
+        n_open -= lo.shape[0]
+        t0 = time.perf_counter()
+        ob = output_bounds(network, lo, hi, C=group.C, method=method)
+        counts["bound_time"] += time.perf_counter() - t0
+        counts["bound_calls"] += 1
+        counts["boxes"] += lo.shape[0]
+        lower = np.asarray(ob.lower, dtype=np.float64).reshape(lo.shape[0], -1)
+        open_ = open_ & ~group.refuted(lower)
+        open_ &= ~_misses_polytope(S, lo, hi)[:, None]
+        keep = open_.any(axis=1)
+        if not keep.any():
+            continue
+        lo, hi, open_, depth, lower = lo[keep], hi[keep], open_[keep], depth[keep], lower[keep]
+        centres = S.project(0.5 * (lo + hi))
+        counts["centres"] += centres.shape[0]
+        cx, slopes, _ = _check_centres(network, spec, group, S, centres, open_)
+        if cx is not None:
+            return "sat", cx, counts
+        width = hi - lo
+        if S.is_box:
+            dims = _split_dims(network, group, slopes, lower, open_, width)
+        else:  # the centres were moved: gradients there say little about the box, halve the widest side
+            dims = np.argmax(width, axis=1)
+        rows = np.arange(lo.shape[0])
+        mid = 0.5 * (lo[rows, dims] + hi[rows, dims])
+        hi_left, lo_right = hi.copy(), lo.copy()
+        hi_left[rows, dims] = mid
+        lo_right[rows, dims] = mid
+        depth = depth + 1
+        counts["max_depth"] = max(counts["max_depth"], int(depth.max()))
+        stack.append((np.concatenate([lo, lo_right]), np.concatenate([hi_left, hi]),
+                      np.concatenate([open_, open_]), np.concatenate([depth, depth])))
+        n_open += 2 * lo.shape[0]
+    return "unsat", None, counts
+
+
+def split_relus(
+    network: Network,
+    spec: Any,
+    group: InputGroup,
+    deadline: float,
+    method: str = "crown",
+    batch: int = 256,
+    max_branches: int = 200_000,
+) -> tuple[str, Counterexample | None, dict[str, Any]]:
+    """ReLU-splitting branch and bound of one input group until ``deadline``: each branch fixes the phases of
+    some unstable ReLUs (-1 inactive, +1 active, 0 free; all ReLU layers' neurons in order); a branch is split on
+    the free unstable neuron with the largest min(-lower, upper) of its pre-activation bounds (earliest layer on
+    ties). Returns as :func:`split_inputs`."""
+    from nnblocks.bounds import output_bounds
+
+    relu_layers = [k for k, layer in enumerate(network.layers) if _is_relu(layer.activation)]
+    sizes = [network.layers[k].n_out for k in relu_layers]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    total = int(offsets[-1])
+    S = InputSet(group.disjunct)
+    m = len(group.members)
+    stack = [(np.zeros((1, total), dtype=np.int8), np.ones((1, m), dtype=bool))]
+    n_open = 1
+    lo1, hi1 = group.lower[None, :], group.upper[None, :]
+    counts: dict[str, Any] = {"branches": 0, "bound_calls": 0, "max_depth": 0, "bound_time": 0.0}
+    centre = S.project(0.5 * (group.lower + group.upper)[None, :])
+    while stack:
+        if time.perf_counter() >= deadline:
+            return "timeout", None, counts
+        if n_open > max_branches:
+            counts["note"] = f"more than {max_branches} open branches"
+            return "timeout", None, counts
+        parts, size = [], 0
+        while stack and size < batch:
+            part = stack.pop()
+            take = min(batch - size, part[0].shape[0])
+            if take < part[0].shape[0]:
+                stack.append((part[0][take:], part[1][take:]))
+                part = (part[0][:take], part[1][:take])
+            parts.append(part)
+            size += take
+        phases, open_ = (np.concatenate(a) for a in zip(*parts))
+        n_open -= phases.shape[0]
+        B = phases.shape[0]
+        t0 = time.perf_counter()
+        ob = output_bounds(network, np.repeat(lo1, B, axis=0), np.repeat(hi1, B, axis=0), C=group.C,
+                           method=method, relu_split=phases)
+        counts["bound_time"] += time.perf_counter() - t0
+        counts["bound_calls"] += 1
+        counts["branches"] += B
+        lower = np.asarray(ob.lower, dtype=np.float64).reshape(B, -1)
+        open_ = open_ & ~group.refuted(lower)
+        keep = open_.any(axis=1)
+        if not keep.any():
+            continue
+        if counts["bound_calls"] == 1:  # the unsplit problem: try its centre once
+            cx, _, _ = _check_centres(network, spec, group, S, centre, open_[:1])
+            if cx is not None:
+                return "sat", cx, counts
+        idx = np.flatnonzero(keep)
+        phases, open_ = phases[idx], open_[idx]
+        # pre-activation bounds of the ReLU layers, neurons in order, for the kept branches
+        lo_pre = np.concatenate([np.asarray(ob.layers[k][0]).reshape(B, -1)[idx] for k in relu_layers], axis=1)
+        hi_pre = np.concatenate([np.asarray(ob.layers[k][1]).reshape(B, -1)[idx] for k in relu_layers], axis=1)
+        unstable = (lo_pre < 0) & (hi_pre > 0) & (phases == 0)
+        score = np.where(unstable, np.minimum(-lo_pre, hi_pre), -np.inf)
+        has = unstable.any(axis=1)
+        if not has.all():
+            # a branch with every ReLU fixed or stable is exact up to the bounds' LP-free relaxation; leave it open
+            # to the MILP stage rather than claim anything
+            counts["note"] = "a branch without unstable ReLUs stayed open"
+            return "timeout", None, counts
+        neuron = np.argmax(score, axis=1)
+        rows = np.arange(phases.shape[0])
+        act, inact = phases.copy(), phases.copy()
+        act[rows, neuron] = 1
+        inact[rows, neuron] = -1
+        depth = int(np.count_nonzero(phases, axis=1).max()) + 1
+        counts["max_depth"] = max(counts["max_depth"], depth)
+        stack.append((np.concatenate([act, inact]), np.concatenate([open_, open_])))
+        n_open += 2 * phases.shape[0]
+    return "unsat", None, counts
+
+
+def _is_relu(act: Any) -> bool:
+    return (act.n_pieces == 2 and float(act.breakpoints[0]) == 0.0 and float(act.slopes[0]) == 0.0
+            and float(act.slopes[1]) == 1.0 and float(act.intercepts[0]) == 0.0)
