@@ -43,6 +43,7 @@ from nnblocks.spec import (
     read_vnnlib,
     write_vnnlib,
 )
+from nnblocks.verify import VerifyResult, VerifyStatus, verify  # the function verify shadows its package's name
 
 __version__ = "0.1.0"
 
@@ -72,6 +73,8 @@ __all__ = [
     "SpecError",
     "TargetMargin",
     "UnsupportedOperationError",
+    "VerifyResult",
+    "VerifyStatus",
     "__version__",
     "available_solvers",
     "ball_spec",
@@ -86,6 +89,7 @@ __all__ = [
     "save_network",
     "to_onnx",
     "solve",
+    "verify",
     "write",
     "write_vnnlib",
 ]
