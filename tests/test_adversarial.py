@@ -147,6 +147,64 @@ def test_other_norms_give_verified_examples(norm):
         assert res.distance <= l1.distance + 1e-6
 
 
+def test_arfj_carries_the_callers_norm_and_solver_through():
+    """The result names the norm, configuration and solver of the call, on every path of arfj."""
+    nets, x_bar, t = _instance(1, n_perturbed=2)
+    l2 = arfj(nets, x_bar, t, norm=2)  # the extensive form (scenario generation is for the L1 norm)
+    assert l2.norm == 2 and l2.as_dict()["norm"] == 2 and l2.verified
+    d = l2.x_adv - x_bar
+    assert l2.distance == pytest.approx(np.sqrt(d @ d))
+    gen = arfj(nets, x_bar, t, solver="appsi_highs")  # scenario generation
+    assert (gen.solver, gen.solve.solver, gen.config, gen.norm) == ("appsi_highs", "appsi_highs", "default", 1)
+    paper = arfj(nets, x_bar, t, solver="appsi_highs", config="paper")
+    assert (paper.solver, paper.config) == ("appsi_highs", "paper")
+
+
+def test_arfj_whose_rounds_fail_names_the_callers_solver(monkeypatch):
+    """When the rounds of scenario generation end without an example over the whole set, the result built from
+    the last round still names the call's solver, configuration and norm, and holds the round's solver call."""
+    from nnblocks.adversarial import solving
+    from nnblocks.solve import SolveResult
+
+    nets, x_bar, t = _instance(1, n_perturbed=2)
+    calls = []
+
+    def fails(m, **kwargs):
+        calls.append(kwargs["solver"])
+        return SolveResult(SolveStatus.ERROR, None, None, None, 0.01, kwargs["solver"], 3, "error", None, False)
+
+    monkeypatch.setattr(solving, "solve", fails)
+    res = arfj(nets, x_bar, t, solver="appsi_highs", heuristic=False)
+    assert calls == ["appsi_highs"]
+    assert res.status in (SolveStatus.FEASIBLE, SolveStatus.ERROR) and res.message
+    assert (res.solver, res.config, res.norm) == ("appsi_highs", "default", 1)
+    assert res.solve is not None and res.solve.solver == "appsi_highs" and res.nodes == 3
+    assert res.as_dict()["solve"]["termination"] == "error"
+
+
+def test_the_result_holds_its_solver_call():
+    nets, x_bar, t = _instance(0)
+    res = fj(nets[0], x_bar, t)
+    assert res.solve is not None and res.solve_time == res.solve.time and res.nodes == res.solve.nodes
+    back = res.as_dict()
+    assert back["nodes"] == res.nodes and back["solve"] == res.solve.as_dict()
+
+
+def test_build_model_returns_the_model_and_its_record():
+    from nnblocks.adversarial import FJProblem, build_model
+
+    nets, x_bar, t = _instance(0)
+    problem = FJProblem(nets[0], x_bar, t)
+    assert problem.networks == (nets[0],) and problem.margin == "ratio" and problem.heuristic
+    m, record = build_model(problem)
+    assert not any(name.startswith("_nnblocks") for name in vars(m))  # no private state on the model
+    assert record.incumbent is not None and record.cutoff and hasattr(m, "cutoff")
+    assert record.tunings == ("no_separation", "no_heuristics") and record.logits
+    assert len(record.network_bounds) == 1 and record.as_dict()["cutoff"] is True
+    with pytest.raises(ValueError, match="unknown config"):
+        FJProblem(nets[0], x_bar, t, config="fast")
+
+
 def test_fj_model_is_an_unsolved_pyomo_model(tmp_path):
     nets, x_bar, t = _instance(0)
     m = fj_model(nets[0], x_bar, t)
