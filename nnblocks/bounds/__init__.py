@@ -4,6 +4,7 @@ arithmetic or LP tightening. A new bounding method is a new module here plus one
 
 from nnblocks.bounds.compute import METHODS, compute_bounds
 from nnblocks.bounds.domain import InputDomain, as_domain
+from nnblocks.bounds.graph import GraphBounds
 from nnblocks.bounds.interval import layer_bounds
 from nnblocks.bounds.output import OUTPUT_METHODS, OutputBounds, output_bounds
 from nnblocks.bounds.results import LayerBounds, NetworkBounds
@@ -11,6 +12,7 @@ from nnblocks.bounds.results import LayerBounds, NetworkBounds
 __all__ = [
     "METHODS",
     "OUTPUT_METHODS",
+    "GraphBounds",
     "InputDomain",
     "LayerBounds",
     "NetworkBounds",

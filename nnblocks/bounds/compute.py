@@ -20,9 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 from nnblocks.bounds.domain import InputDomain, as_domain
+from nnblocks.bounds.graph import GRAPH_METHODS, GraphBounds
 from nnblocks.bounds.interval import interval_method
 from nnblocks.bounds.lp import lp_method
 from nnblocks.bounds.results import NetworkBounds
+from nnblocks.graph import Graph
 from nnblocks.network import Network
 
 __all__ = ["METHODS", "compute_bounds"]
@@ -37,14 +39,14 @@ network's input size, and returns the :class:`NetworkBounds` with its own name a
 
 
 def compute_bounds(
-    network: Network,
+    network: Network | Graph,
     domain: InputDomain | tuple[Any, Any],
     method: str = "interval",
     only_unstable: bool = True,
     time_limit: float | None = None,
     output_constraints: Any = None,
     passes: int = 1,
-) -> NetworkBounds:
+) -> NetworkBounds | GraphBounds:
     """Sound lower and upper bounds of every pre-activation of ``network`` over ``domain``.
 
     Parameters
@@ -76,6 +78,8 @@ def compute_bounds(
     -------
     NetworkBounds
         ``layers[k - 1]`` holds the bounds of layer k; ``complete`` / ``infeasible`` as documented there.
+        For a :class:`~nnblocks.graph.Graph`: a :class:`~nnblocks.bounds.graph.GraphBounds` (every tensor's
+        bounds; the methods of ``graph.GRAPH_METHODS``).
 
     Raises
     ------
@@ -83,8 +87,14 @@ def compute_bounds(
         For a domain of the wrong dimension, an unknown method, malformed output constraints,
         ``passes < 1`` or a non-positive time limit (and the :class:`InputDomain` errors).
     """
+    if isinstance(network, Graph):
+        if not isinstance(method, str) or method not in GRAPH_METHODS:
+            names = " or ".join(repr(name) for name in GRAPH_METHODS)
+            raise ValueError(f"unknown bounds method {method!r} for a Graph: use {names}")
+        return GRAPH_METHODS[method](network, as_domain(domain, network.n_inputs),
+                                     output_constraints=output_constraints)
     if not isinstance(network, Network):
-        raise TypeError(f"network must be an nnblocks.Network, got {type(network).__name__}")
+        raise TypeError(f"network must be an nnblocks.Network or nnblocks.graph.Graph, got {type(network).__name__}")
     dom = as_domain(domain, network.n_inputs)
     if not isinstance(method, str) or method not in METHODS:
         names = " or ".join(repr(name) for name in METHODS)
