@@ -3,7 +3,7 @@
 Expressions are built row by row from numpy arrays as ``LinearExpression`` objects (zero weights
 dropped, previous-layer neurons that are constant folded into the bias); one Python step per
 neuron is unavoidable because Pyomo stores one expression object per constraint, but nothing is
-done per weight in Python.
+done per weight in Python. A sparse (CSR) weight matrix is read over its stored nonzeros only.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyomo.environ as pyo
+import scipy.sparse as sp
 from pyomo.core.expr.numeric_expr import LinearExpression
 from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression
 
@@ -36,7 +37,9 @@ class Affine:
     constant: np.ndarray
 
     @classmethod
-    def of(cls, W: np.ndarray, b: np.ndarray, prev: Previous, rows: np.ndarray | None = None) -> Affine:
+    def of(cls, W: np.ndarray | sp.csr_array, b: np.ndarray, prev: Previous, rows: np.ndarray | None = None) -> Affine:
+        if sp.issparse(W):
+            return cls._of_sparse(W, b, prev, rows)
         free = np.isnan(prev.const)
         const = b + (W[:, ~free] @ prev.const[~free] if (~free).any() else 0.0)
         Wf = W[:, free]
@@ -50,6 +53,28 @@ class Affine:
             coefs.append(row[nz].tolist())
             vars_.append(hv[nz].tolist())
         return cls(coefs, vars_, np.asarray(const, dtype=np.float64)[rows])
+
+    @classmethod
+    def _of_sparse(cls, W: sp.csr_array, b: np.ndarray, prev: Previous, rows: np.ndarray | None) -> Affine:
+        """The same from a sparse W, over its stored nonzeros only (a convolution row has kernel x channels
+        terms): the rows are sliced in CSR, the constant neurons folded by one sparse product."""
+        W = sp.csr_array(W)
+        free = np.isnan(prev.const)
+        const = np.asarray(b, dtype=np.float64)
+        if (~free).any():
+            const = const + W @ np.where(free, 0.0, prev.const)
+        if rows is not None:
+            rows = np.asarray(rows, dtype=np.int64)
+            W, const = W[rows], const[rows]
+        if W.shape[0] == 0:
+            return cls([], [], const)
+        keep = free[W.indices] & (W.data != 0.0)
+        row_of = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+        cuts = np.cumsum(np.bincount(row_of[keep], minlength=W.shape[0]))[:-1]
+        data, cols = W.data[keep], W.indices[keep]
+        coefs = [c.tolist() for c in np.split(data, cuts)]
+        vars_ = [v.tolist() for v in np.split(prev.vars[cols], cuts)]
+        return cls(coefs, vars_, const)
 
     def expression(self, i: int, scale: float = 1.0, extra_coefs=(), extra_vars=(), with_constant=True):
         """scale * (W_j h + b_j) + sum(extra_coefs * extra_vars) as one LinearExpression (row i of this set)."""
