@@ -23,12 +23,13 @@ UNPROVEN_METHODS = ("patterns",)
 """Methods whose "optimal" is relative to a subset of U (the union of some activation regions): never a proof."""
 
 
+# the exact method passes its solve's outcome on: the worst case speaks the vocabulary of a solve
 WorstCaseStatus = StrEnum("WorstCaseStatus", [(s.name, s.value) for s in SolveStatus], module=__name__)
-WorstCaseStatus.__doc__ = """Outcome of an adversarial problem (compares equal to its string value).
-
-The outcomes of a solve (:class:`~nnblocks.solve.SolveStatus`, whose vocabulary a method passes on): ``"optimal"``,
-the value is proved maximal (within the solver's gap); ``"feasible"``, a scenario of U without proof of
-maximality (heuristic, time limit); otherwise the failing status."""
+"""Outcome of an adversarial problem: an enumeration with the members of :class:`~nnblocks.solve.SolveStatus`
+(each compares equal to its string value). ``"optimal"``: the value is proved maximal (within the solver's gap);
+``"feasible"``: a scenario of U without proof of maximality (heuristic, time limit); otherwise the failing
+status."""
+WorstCaseStatus.__doc__ = "Outcome of an adversarial problem (the members of SolveStatus; see nnblocks.robust.base)."
 
 
 @dataclass

@@ -75,6 +75,10 @@ def _check_data(data: Any, n: int) -> np.ndarray:
 class NetworkUncertaintySet:
     """U = {c : ||f(c) - c_bar|| <= R} for a network f, center c_bar and radius R (eq. (11)).
 
+    Each parameter is a read-only attribute of the same name, as checked here: ``center`` a float array,
+    ``norm`` one of 1, 2, ``"inf"``, ``domain`` a pair of float arrays (lower, upper) or None, ``data`` a float
+    array or None.
+
     Parameters
     ----------
     network:
