@@ -125,8 +125,7 @@ ALLOWED = {
     "robust/baselines.py": "the Kernel set's LP and the SVC QP",
     "robust/sets/*.py": "the Kernel set's LP and the SVC QP",
     # scipy.optimize.linprog's own options
-    "_fj_search.py": "the heuristic's LPs through scipy.optimize.linprog",
-    "adversarial/*.py": "the heuristic's LPs through scipy.optimize.linprog",
+    "adversarial/heuristic.py": "the heuristic's LPs through scipy.optimize.linprog",
 }
 
 SOLVER_WORDS = re.compile(
