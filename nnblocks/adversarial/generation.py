@@ -108,7 +108,7 @@ def arfj(
             # the heuristic over the whole set, started at this round's example, may already be within mip_gap
             left = None if time_limit is None else time_limit - (time.perf_counter() - start)
             inc = whole_set_incumbent(p.networks, p.x_bar, p.lower, p.upper, *checked, res.x_adv,
-                                                heuristic_time(left))
+                                      heuristic_time(left))
             if inc is not None and (best_full is None or inc.distance < best_full.distance):
                 best_full = inc
             gap_tol = DEFAULT_MIP_GAP if mip_gap is None else mip_gap
@@ -148,7 +148,7 @@ def _finish_generation(res: AdversarialResult | None, p: FJProblem, chosen: list
         timed_out = failure == "time" or (res is not None and res.status in (SolveStatus.TIME_LIMIT,
                                                                             SolveStatus.TIME_LIMIT_NO_SOLUTION))
         inc = whole_set_incumbent(p.networks, p.x_bar, p.lower, p.upper, *checked, x,
-                                            MIN_HEURISTIC_TIME if timed_out else HEURISTIC_TIME)
+                                  MIN_HEURISTIC_TIME if timed_out else HEURISTIC_TIME)
         if best_full is not None and (inc is None or best_full.distance < inc.distance):
             inc = best_full  # the best example over the whole set seen in earlier rounds
         if inc is not None:
