@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nnblocks.bounds.crown import crown_method
 from nnblocks.bounds.domain import InputDomain, as_domain
 from nnblocks.bounds.graph import GRAPH_METHODS, GraphBounds
 from nnblocks.bounds.interval import interval_method
@@ -32,6 +33,7 @@ __all__ = ["METHODS", "compute_bounds"]
 METHODS: dict[str, Callable[..., NetworkBounds]] = {
     "interval": interval_method,
     "lp": lp_method,
+    "crown": crown_method,
 }
 """The bounding methods by name. A method is called as ``method(network, domain, only_unstable=...,
 time_limit=..., output_constraints=..., passes=...)`` with ``domain`` an :class:`InputDomain` of the

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnblocks._results import AsDict
+from nnblocks.bounds.crown import BallDomain, crown
 from nnblocks.graph import Elementwise, Graph, Linear
 from nnblocks.network import Network
 
@@ -114,7 +115,30 @@ def _interval_output(graph: Graph, lo: np.ndarray, hi: np.ndarray, C: np.ndarray
     return {"lower": out_lo, "upper": out_hi, "layers": layers}
 
 
-OUTPUT_METHODS: dict[str, Callable[..., dict]] = {"interval": _interval_output}
+def relu_phases(graph: Graph, relu_split: Any, B: int) -> np.ndarray | None:
+    """relu_split as a (B, total) int array over the neurons of the Elementwise nodes (in node order)."""
+    if relu_split is None:
+        return None
+    split = np.asarray(relu_split)
+    total = sum(node.op.size for node in graph.nodes if isinstance(node.op, Elementwise))
+    if split.ndim == 1:
+        split = np.broadcast_to(split[None, :], (B, split.size))
+    if split.shape != (B, total):
+        raise ValueError(f"relu_split must have shape ({B}, {total}), got {split.shape}")
+    if not np.all(np.isin(split, (-1, 0, 1))):
+        raise ValueError("relu_split entries must be -1, 0 or +1")
+    return split
+
+
+def _crown_output(graph: Graph, lo: np.ndarray, hi: np.ndarray, C: np.ndarray | None, *,
+                  relu_split: Any = None, **_: Any) -> dict:
+    """The crown method (:mod:`nnblocks.bounds.crown`)."""
+    res = crown(graph, BallDomain(lo, hi), C, relu_phases(graph, relu_split, lo.shape[0]), only_unstable=True)
+    layers = [res.tensors[t] for t in tracked_tensors(graph)]
+    return {"lower": res.lower, "upper": res.upper, "layers": layers, "infeasible": res.infeasible}
+
+
+OUTPUT_METHODS: dict[str, Callable[..., dict]] = {"interval": _interval_output, "crown": _crown_output}
 """The methods of :func:`output_bounds` by name: ``method(graph, lower, upper, C, **options)`` returns a dict
 with ``lower``, ``upper`` (B, m), ``layers`` and optionally ``infeasible`` (B,) and ``stats``."""
 

@@ -1,0 +1,457 @@
+"""Linear bound propagation (CROWN / DeepPoly) over a graph of operations, batched over B input domains.
+
+To bound rows Lambda z_t of a tensor t from below, the bound Lambda z_t >= Lambda_s z_s + d is carried
+backwards through the graph, node by node in reverse topological order (backward substitution):
+
+- a Linear node y = sum_i W_i x_i + b:  Lambda_{x_i} += Lambda_y W_i,  d += Lambda_y b;
+- an Elementwise node y = sigma(z) with lines s_L z + q_L <= y <= s_U z + q_U:
+  Lambda_z += [Lambda_y]_+ s_L + [Lambda_y]_- s_U,  d += [Lambda_y]_+ q_L + [Lambda_y]_- q_U;
+- a WindowMax node: the same with its lines (:func:`~nnblocks.bounds.linear_relax.window_max_lines`),
+
+until only the input x remains: Lambda z_t >= Lambda_0 x + d for every x in the domain. Concretisation
+over the box [l, u] ∩ {||x - x_0||_p <= eps} takes the larger of the two valid lower bounds
+
+    min over the box  = [Lambda_0]_+ l + [Lambda_0]_- u + d,
+    min over the ball = Lambda_0 x_0 - eps ||Lambda_0||_q + d   (1/p + 1/q = 1, the dual norm).
+
+An upper bound of z_t is minus the lower bound of -z_t; both are propagated together as the rows
+[I; -I]. The relaxation of a node needs bounds on its inputs: CROWN computes them first, tensor by
+tensor in topological order, each by its own backward pass (intermediate bounds), intersected with the
+interval bounds of the operation over the bounds already known.
+
+Floating-point soundness: every rounded product Lambda W, every elementwise product and every sum of the
+backward pass is charged its error bound gamma_n |Lambda| |W| |z| (Higham), with |z| <= max(|l_z|, |u_z|)
+taken from the bounds of the tensor it multiplies, and the concretised bound is moved outward by the
+sum of these charges; the relaxation lines are sound as floats themselves (:mod:`linear_relax`).
+"""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from nnblocks._validate import dual_norm, norm_of
+from nnblocks.bounds.interval import interval_bounds, layer_bounds
+from nnblocks.bounds.linear_relax import elementwise_lines, kink_lower_line, kink_slopes, window_max_lines
+from nnblocks.bounds.results import NetworkBounds
+from nnblocks.graph import Elementwise, Graph, Linear, WindowMax
+
+__all__ = ["BallDomain", "CrownResult", "crown", "crown_method", "domain_of", "network_layers"]
+
+_EPS = float(np.finfo(np.float64).eps)
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _gamma(n: float) -> float:
+    """gamma_{n+2} with the machine epsilon (twice the unit roundoff): covers an n-term float64 dot product."""
+    n = float(n) + 2.0
+    return n * _EPS / (1.0 - n * _EPS)
+
+
+@dataclass(frozen=True)
+class BallDomain:
+    """B input domains: boxes [lower_b, upper_b] (each (B, n)), optionally ∩ balls ||x - center_b||_norm <= radius."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    center: np.ndarray | None = None
+    norm: int | str | None = None
+    radius: float | None = None
+
+    @property
+    def B(self) -> int:
+        return int(self.lower.shape[0])
+
+    def box(self) -> tuple[np.ndarray, np.ndarray]:
+        """The box, intersected with [c - r, c + r] (valid for every p-norm)."""
+        if self.center is None:
+            return self.lower, self.upper
+        lo = np.maximum(self.lower, self.center - self.radius)
+        hi = np.minimum(self.upper, self.center + self.radius)
+        return lo, np.maximum(lo, hi)
+
+
+@dataclass
+class CrownResult:
+    """The bounds of every tensor (``tensors[t]`` = (lo, hi), each (B, size)), of the specification rows
+    (``lower``, ``upper``, each (B, m)) and which boxes contradict their fixed ReLU phases."""
+
+    tensors: list[tuple[np.ndarray, np.ndarray]]
+    lower: np.ndarray
+    upper: np.ndarray
+    infeasible: np.ndarray
+    relaxations: dict
+
+
+def _mag(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return np.maximum(np.abs(lo), np.abs(hi))
+
+
+def _right(L: np.ndarray, W: Any) -> np.ndarray:
+    """L @ W for L of shape (B, R, n_out) and W (n_out, n_in) dense or sparse: (B, R, n_in)."""
+    B, R, n = L.shape
+    L2 = L.reshape(B * R, n)
+    out = np.asarray((W.T @ L2.T).T) if sp.issparse(W) else L2 @ W
+    return out.reshape(B, R, -1)
+
+
+def _absW(W: Any) -> Any:
+    return abs(W) if sp.issparse(W) else np.abs(W)
+
+
+def _mv(W: Any, v: np.ndarray) -> np.ndarray:
+    """W @ v for v of shape (B, n_in): (B, n_out)."""
+    return np.asarray((W @ v.T).T) if sp.issparse(W) else v @ W.T
+
+
+class _Backward:
+    """One backward pass: rows Lambda (B, R, size_t) of tensor t, bounded below."""
+
+    def __init__(self, engine: _Crown, t: int, Lam: np.ndarray, slopes: dict | None) -> None:
+        self.e = engine
+        self.t = t
+        self.slopes = slopes or {}
+        B, R = Lam.shape[:2]
+        self.lams: dict[int, np.ndarray] = {t: Lam}
+        self.count: dict[int, int] = {t: 1}
+        self.absacc: dict[int, np.ndarray] = {}
+        self.d = np.zeros((B, R))
+        self.dmag = np.zeros((B, R))  # sum of |terms| added into d (for the rounding of its sums)
+        self.n_add = 0
+        self.err = np.zeros((B, R))  # accumulated rounding-error bound of the backward products
+        self.neg_inf = np.zeros((B, R), dtype=bool)
+
+    def _add(self, s: int, contrib: np.ndarray) -> None:
+        if s in self.lams:
+            self.lams[s] = self.lams[s] + contrib
+            self.count[s] += 1
+            self.absacc[s] = self.absacc.get(s, 0.0) + np.abs(contrib)
+        else:
+            self.lams[s] = contrib
+            self.count[s] = 1
+            self.absacc[s] = np.abs(contrib)
+
+    def _take(self, s: int) -> np.ndarray:
+        L = self.lams.pop(s)
+        k = self.count.pop(s)
+        acc = self.absacc.pop(s, None)
+        if k > 1 and acc is not None:  # rounding of the k - 1 additions into Lambda_s
+            self.err += _gamma(k) * np.einsum("brn,bn->br", acc, self.e.mags[s])
+        return L
+
+    def _const(self, terms_pos: np.ndarray, q: np.ndarray, n: int) -> None:
+        """d += sum_j terms_pos[b, r, j] q[b or 1, j] (q may be infinite: such rows with a nonzero term get -inf)."""
+        shape = (terms_pos.shape[0], q.shape[-1])
+        inf = np.broadcast_to(~np.isfinite(q), shape)
+        qf = np.where(inf, 0.0, q)
+        val = np.einsum("brn,bn->br", terms_pos, qf)
+        mag = np.einsum("brn,bn->br", np.abs(terms_pos), np.abs(qf))
+        if inf.any():
+            self.neg_inf |= np.einsum("brn,bn->br", (terms_pos != 0).astype(np.float64), inf.astype(np.float64)) > 0
+        self.d += val
+        self.dmag += mag
+        self.err += _gamma(n) * mag
+        self.n_add += 1
+
+    def run(self) -> np.ndarray:
+        """The lower bound of every row over the domain, (B, R), floating-point sound."""
+        e = self.e
+        for k in range(self.t - 1, -1, -1):
+            y = k + 1
+            if y not in self.lams:
+                continue
+            L = self._take(y)
+            node = e.graph.nodes[k]
+            op = node.op
+            if isinstance(op, Linear):
+                n_out = op.out_size
+                aL = np.abs(L)
+                for W, s in zip(op.weights, node.inputs):
+                    self._add(s, _right(L, W))
+                    self.err += _gamma(n_out) * np.einsum("brn,bn->br", aL, _mv(_absW(W), e.mags[s]))
+                if np.any(op.bias):
+                    self._const(L, op.bias[None, :], n_out)
+            elif isinstance(op, Elementwise):
+                z = node.inputs[0]
+                sL, qL, sU, qU = e.relax[k]
+                if k in self.slopes:
+                    sL, qL = self.slopes[k]
+                pos = L >= 0
+                sL3 = sL if sL.ndim == 3 else sL[:, None, :]
+                qL3 = qL if qL.ndim == 3 else qL[:, None, :]
+                C = L * np.where(pos, sL3, sU[:, None, :])
+                self.err += _EPS * np.einsum("brn,bn->br", np.abs(C), e.mags[z])
+                self._add(z, C)
+                Q = np.where(pos, qL3, qU[:, None, :])
+                fin = np.isfinite(Q)
+                if not fin.all():
+                    self.neg_inf |= (~fin & (L != 0)).any(axis=2)
+                    Q = np.where(fin, Q, 0.0)
+                T = L * Q
+                m = np.abs(T).sum(axis=2)
+                self.d += T.sum(axis=2)
+                self.dmag += m
+                self.err += _gamma(op.size) * m
+                self.n_add += 1
+            elif isinstance(op, WindowMax):
+                index, decided, cap = e.relax[k]
+                Lp, Lm = np.maximum(L, 0.0), np.minimum(L, 0.0)
+                coef = Lp + Lm * decided[:, None, :]
+                total = int(sum(op.in_sizes))
+                B, R, m = L.shape
+                G = np.zeros((B, R, total))
+                for b in range(B):
+                    S = sp.csr_array((np.ones(m), (np.arange(m), index[b])), shape=(m, total))
+                    G[b] = np.asarray((S.T @ coef[b].T).T)
+                cat_mag = np.concatenate([e.mags[s] for s in node.inputs], axis=1)
+                overlap = int(np.bincount(op.windows[op.windows >= 0]).max(initial=1))
+                if overlap > 1:
+                    self.err += _gamma(overlap) * np.einsum("brn,bn->br", np.abs(G), cat_mag)
+                offs = np.cumsum([0, *op.in_sizes])
+                for i, s in enumerate(node.inputs):
+                    self._add(s, G[:, :, offs[i]:offs[i + 1]])
+                self._const(Lm * (~decided)[:, None, :], cap, m)
+            else:  # pragma: no cover - the three kinds are all there is
+                raise TypeError(f"no linear relaxation for operation {op.kind!r}")
+        L0 = self._take(0) if 0 in self.lams else np.zeros((*self.d.shape, e.graph.n_inputs))
+        return self._concretise(L0)
+
+    def _concretise(self, L0: np.ndarray) -> np.ndarray:
+        e = self.e
+        dom = e.dom
+        n0 = L0.shape[2]
+        lo, hi = e.tensors[0]
+        Lp, Lm = np.maximum(L0, 0.0), np.minimum(L0, 0.0)
+        box = np.einsum("brn,bn->br", Lp, lo) + np.einsum("brn,bn->br", Lm, hi)
+        aL = np.abs(L0)
+        box_mag = np.einsum("brn,bn->br", aL, _mag(lo, hi))
+        box = box - _gamma(n0) * box_mag
+        best = box
+        if dom.center is not None:
+            c = np.broadcast_to(dom.center, lo.shape)
+            mid = np.einsum("brn,bn->br", L0, c)
+            mid_pad = _gamma(n0) * np.einsum("brn,bn->br", aL, np.abs(c))
+            q = dual_norm(dom.norm)
+            spread = dom.radius * norm_of(L0, q, axis=2) * (1.0 + _gamma(n0 + 4))
+            best = np.maximum(box, mid - mid_pad - spread)
+        total = best + self.d
+        pad = self.err + _gamma(self.n_add + 2) * (np.abs(best) + self.dmag) + _TINY
+        out = np.nextafter(total - pad, -np.inf)
+        out[self.neg_inf] = -np.inf
+        return out
+
+
+class _Crown:
+    """The forward sweep: bounds of every tensor, CROWN for the inputs of the activation nodes."""
+
+    def __init__(self, graph: Graph, dom: BallDomain, relu_split: np.ndarray | None,
+                 alphas: dict | None = None, only_unstable: bool = False) -> None:
+        self.graph = graph
+        self.dom = dom
+        self.alphas = alphas or {}  # node k -> alpha (B, n) for the lower lines of a kink activation
+        self.tensors: list[tuple[np.ndarray, np.ndarray]] = [dom.box()]
+        self.mags: list[np.ndarray] = [_mag(*self.tensors[0])]
+        self.relax: dict[int, Any] = {}
+        self.infeasible = np.zeros(dom.B, dtype=bool)
+        need: set[int] = set()
+        for node in graph.nodes:
+            if isinstance(node.op, Elementwise | WindowMax):
+                need.update(node.inputs)
+        self.need = need
+        # tensors read only by Elementwise nodes: only rows of neurons unstable in some box need a backward pass
+        self.element_only = {t for t in need if all(isinstance(graph.nodes[k].op, Elementwise)
+                                                    for k in graph.consumers()[t])}
+        self.only_unstable = only_unstable
+        self.split = relu_split
+        self.split_offset: dict[int, int] = {}
+        off = 0
+        for k, node in enumerate(graph.nodes):
+            if isinstance(node.op, Elementwise):
+                self.split_offset[k] = off
+                off += node.op.size
+        self.n_split = off
+
+    def identity_rows(self, n: int) -> np.ndarray:
+        eye = np.eye(n)
+        return np.broadcast_to(np.concatenate([eye, -eye])[None], (self.dom.B, 2 * n, n))
+
+    def bound_rows(self, t: int, Lam: np.ndarray, slopes: dict | None = None) -> np.ndarray:
+        """Sound lower bounds of the rows Lam (B, R, size_t) of tensor t."""
+        return _Backward(self, t, Lam, slopes).run()
+
+    def _direct(self, node: Any, t: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """For a Linear node reading only the input: the bound over box ∩ ball without a backward pass."""
+        op = node.op
+        if not isinstance(op, Linear) or any(s != 0 for s in node.inputs) or self.dom.center is None:
+            return None
+        W = sum((op.matrix(i) for i in range(op.n_inputs)), sp.csr_array(op.matrix(0).shape))
+        W = W.toarray() if W.nnz > 0.25 * W.shape[0] * W.shape[1] else W
+        c = np.broadcast_to(self.dom.center, self.tensors[0][0].shape)
+        mid = _mv(W, c) + op.bias
+        dense = W.toarray() if sp.issparse(W) else W
+        spread = self.dom.radius * norm_of(dense, dual_norm(self.dom.norm), axis=1) * (1.0 + _gamma(W.shape[1] + 4))
+        pad = _gamma(W.shape[1] + 1) * (_mv(_absW(W), np.abs(c)) + np.abs(op.bias)) + _TINY
+        return mid - spread - pad, mid + spread + pad
+
+    def run(self) -> None:
+        g = self.graph
+        for k, node in enumerate(g.nodes):
+            t = k + 1
+            op = node.op
+            los = [self.tensors[s][0] for s in node.inputs]
+            his = [self.tensors[s][1] for s in node.inputs]
+            lo, hi = op.interval(los, his)
+            if t in self.need:
+                direct = self._direct(node, t)
+                if direct is not None:
+                    lo, hi = np.maximum(lo, direct[0]), np.minimum(hi, direct[1])
+                elif not (isinstance(op, Linear) and all(s == 0 for s in node.inputs)):
+                    lo, hi = self._tighten(t, lo, hi)
+            bad = lo > hi
+            if bad.any():  # only after fixed phases: no input of those boxes reaches here
+                self.infeasible |= bad.any(axis=1)
+                hi = np.where(bad, lo, hi)
+            if isinstance(op, Elementwise):
+                zlo, zhi = self._apply_split(k, node)
+                self.relax[k] = self._element_lines(k, op, zlo, zhi)
+            elif isinstance(op, WindowMax):
+                cl = np.concatenate(los, axis=1)
+                ch = np.concatenate(his, axis=1)
+                self.relax[k] = window_max_lines(op, cl, ch)
+            self.tensors.append((lo, hi))
+            self.mags.append(_mag(lo, hi))
+
+    def _tighten(self, t: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tensor t's bounds [lo, hi] intersected with its CROWN bounds (of the rows that need them)."""
+        n = lo.shape[1]
+        rows_idx = np.arange(n)
+        if self.only_unstable and t in self.element_only:
+            unstable = np.zeros(n, dtype=bool)
+            for k in self.graph.consumers()[t]:
+                bp = self.graph.nodes[k].op.activation.breakpoints
+                unstable |= ((lo[:, :, None] < bp) & (hi[:, :, None] > bp)).any(axis=(0, 2))
+            rows_idx = np.flatnonzero(unstable)
+            if not rows_idx.size:
+                return lo, hi
+        self.tensors.append((lo, hi))
+        self.mags.append(_mag(lo, hi))
+        r = rows_idx.size
+        Lam = np.zeros((self.dom.B, 2 * r, n))
+        Lam[:, np.arange(r), rows_idx] = 1.0
+        Lam[:, r + np.arange(r), rows_idx] = -1.0
+        rows = self.bound_rows(t, Lam)
+        self.tensors.pop()
+        self.mags.pop()
+        lo, hi = lo.copy(), hi.copy()
+        lo[:, rows_idx] = np.maximum(lo[:, rows_idx], rows[:, :r])
+        hi[:, rows_idx] = np.minimum(hi[:, rows_idx], -rows[:, r:])
+        return lo, hi
+
+    def _apply_split(self, k: int, node: Any) -> tuple[np.ndarray, np.ndarray]:
+        z = node.inputs[0]
+        zlo, zhi = self.tensors[z]
+        if self.split is None:
+            return zlo, zhi
+        off = self.split_offset[k]
+        ph = self.split[:, off:off + node.op.size]
+        if not np.any(ph):
+            return zlo, zhi
+        act = node.op.activation
+        if act.n_pieces != 2:
+            raise ValueError(f"relu_split fixes neurons of two-piece activations only; node {k} has {act!r}")
+        t0 = float(act.breakpoints[0])
+        zlo = np.where(ph > 0, np.maximum(zlo, t0), zlo)
+        zhi = np.where(ph < 0, np.minimum(zhi, t0), zhi)
+        bad = zlo > zhi
+        if bad.any():
+            self.infeasible |= bad.any(axis=1)
+            zhi = np.where(bad, zlo, zhi)
+        self.tensors[z] = (zlo, zhi)
+        self.mags[z] = _mag(zlo, zhi)
+        return zlo, zhi
+
+    def _element_lines(self, k: int, op: Elementwise, zlo: np.ndarray, zhi: np.ndarray) -> tuple:
+        sL, qL, sU, qU = elementwise_lines(op.activation, zlo, zhi)
+        if k in self.alphas and kink_slopes(op.activation) is not None:
+            t0 = float(op.activation.breakpoints[0])
+            unstable = (zlo < t0) & (zhi > t0)
+            aL, aQ = kink_lower_line(op.activation, zlo, zhi, self.alphas[k])
+            sL = np.where(unstable, aL, sL)
+            qL = np.where(unstable, aQ, qL)
+        return sL, qL, sU, qU
+
+
+def crown(
+    graph: Graph,
+    dom: BallDomain,
+    C: np.ndarray | None = None,
+    relu_split: np.ndarray | None = None,
+    alphas: dict | None = None,
+    only_unstable: bool = False,
+) -> CrownResult:
+    """CROWN bounds of every tensor of ``graph`` and of C z_out (or z_out itself) over the domains ``dom``.
+
+    ``alphas`` (node index -> (B, n) array in [0, 1]) fixes the lower slopes of the unstable neurons of kink
+    activations (ReLU, leaky ReLU) instead of CROWN's adaptive choice; any values give sound bounds.
+    """
+    eng = _Crown(graph, dom, relu_split, alphas)
+    eng.run()
+    out = graph.output
+    lo, hi = eng.tensors[out]
+    n = graph.n_outputs
+    if C is None:
+        if out > 0 and out not in eng.need:
+            rows = eng.bound_rows(out, eng.identity_rows(n))
+            lo, hi = np.maximum(lo, rows[:, :n]), np.minimum(hi, -rows[:, n:])
+        out_lo, out_hi = lo, hi
+    else:
+        ilo, ihi = Linear([C]).interval([lo], [hi])
+        m = C.shape[0]
+        Lam = np.broadcast_to(np.concatenate([C, -C])[None], (dom.B, 2 * m, n))
+        rows = eng.bound_rows(out, Lam) if out > 0 else np.full((dom.B, 2 * m), -np.inf)
+        out_lo, out_hi = np.maximum(ilo, rows[:, :m]), np.minimum(ihi, -rows[:, m:])
+    inf = eng.infeasible
+    if inf.any():
+        out_lo = np.where(inf[:, None], np.inf, out_lo)
+        out_hi = np.where(inf[:, None], -np.inf, out_hi)
+    return CrownResult(eng.tensors, out_lo, out_hi, inf, eng.relax)
+
+
+def domain_of(dom: Any, n: int) -> BallDomain:
+    """A :class:`BallDomain` (B = 1) from an :class:`~nnblocks.bounds.InputDomain`."""
+    lo, hi = dom.lower.reshape(1, n), dom.upper.reshape(1, n)
+    if dom.center is None:
+        return BallDomain(lo, hi)
+    return BallDomain(lo, hi, dom.center.reshape(1, n), dom.norm, float(dom.radius))
+
+
+def network_layers(network: Any, graph: Graph, tensors: list[tuple[np.ndarray, np.ndarray]], start: list) -> list:
+    """The :class:`LayerBounds` of a chain network from the bounds of its graph's tensors (box 0), each
+    intersected with the layer bounds ``start`` (never wider)."""
+    out = []
+    k = 0
+    for j, node in enumerate(graph.nodes):
+        if isinstance(node.op, Linear):
+            lo, hi = tensors[j + 1]
+            layer, prev = network.layers[k], start[k]
+            lo = np.maximum(lo[0], prev.lower)
+            hi = np.minimum(hi[0], prev.upper)
+            out.append(layer_bounds(lo, np.maximum(lo, hi), layer.activation))
+            k += 1
+    return out
+
+
+def crown_method(network: Any, domain: Any, *, output_constraints: Any = None, **_: Any) -> Any:
+    """``compute_bounds(method="crown")``: CROWN bounds of every layer, intersected with the interval bounds."""
+    start = _time.perf_counter()
+    if output_constraints is not None:
+        raise ValueError("output_constraints need method='lp'")
+    graph = Graph.from_network(network)
+    res = crown(graph, domain_of(domain, network.n_inputs))
+    layers = network_layers(network, graph, res.tensors, interval_bounds(network, domain))
+    return NetworkBounds(tuple(layers), "crown", _time.perf_counter() - start)
+
