@@ -24,6 +24,10 @@ Constraint names: ``affine`` (the layer's affine map), ``affine_stable`` (stable
 and ``map_lower``/``map_upper`` (big-M, eqs. (16)-(18)), ``map``/``v_lower``/``v_upper`` (hull),
 ``region`` (pattern). See docs/blocks.md for the equations.
 
+A :class:`~nnblocks.graph.Graph` is encoded node by node (:mod:`nnblocks.blocks.graph_encoding`): node k's
+components on ``m.nn.nodes[k]``, element j of tensor t as ``m.nn.tensor(t)[j]``, the pre-activations of an
+Elementwise node k as ``m.nn.pre(k)[j]``.
+
 Each formulation is a class in ``nnblocks/blocks/formulations/`` (one file each, on the base
 ``Formulation``) registered by name in ``FORMULATIONS``; the block asks it to build every layer, for the
 pre-activation expression of a neuron and to fix or unfix a pattern.
@@ -46,7 +50,9 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 from pyomo.core.expr.relational_expr import EqualityExpression
 
 from nnblocks._pyomo import add_constraints, bounds_dict
+from nnblocks.blocks import graph_encoding
 from nnblocks.blocks.formulations import FORMULATIONS, Formulation, LayerSpec, Previous, get_formulation
+from nnblocks.graph import Graph
 from nnblocks.network import Network
 
 __all__ = ["NetworkBlock", "FORMULATIONS"]
@@ -104,12 +110,13 @@ class NetworkBlockData(BlockData):
         self._prev: list[Previous] = []
         self._pre: list[_PreActivations] = []
         self._pattern = None
+        self._graph: graph_encoding.GraphEncoding | None = None  # the encoding of a Graph (None for a Network)
         self._pending: _Pending | None = None  # the arguments of NetworkBlock(network, ...) until construction
 
     # -- construction -----------------------------------------------------------------------
     def build(
         self,
-        network: Network,
+        network: Network | Graph,
         inputs: Any = None,
         input_bounds: tuple[Any, Any] | None = None,
         formulation: str = "bigm",
@@ -125,7 +132,9 @@ class NetworkBlockData(BlockData):
         Parameters
         ----------
         network:
-            The :class:`~nnblocks.network.Network`.
+            The :class:`~nnblocks.network.Network`, or a :class:`~nnblocks.graph.Graph` (encoded by
+            :mod:`nnblocks.blocks.graph_encoding`; ``bounds`` then "interval" or a ``GraphBounds``, ``pattern``
+            a dict {node k: pieces or argmax places}).
         inputs:
             The caller's variables for the network input (an indexed Var, a list of scalar
             variables or an object array of them), used directly. ``None`` creates ``input[i]``.
@@ -158,6 +167,9 @@ class NetworkBlockData(BlockData):
 
     def _encode(self, plan: _Plan) -> None:
         """Add the components of a checked build (see :func:`_plan`)."""
+        if isinstance(plan, graph_encoding.GraphPlan):
+            self._encode_graph(plan)
+            return
         network, form, nb, pattern_arr = plan.network, plan.formulation, plan.bounds, plan.pattern
         n0 = network.n_inputs
         with PauseGC():
@@ -195,6 +207,31 @@ class NetworkBlockData(BlockData):
         if pattern_arr is not None and not form.builds_pattern:
             self.fix_pattern(pattern_arr)
 
+    def _encode_graph(self, plan: graph_encoding.GraphPlan) -> None:
+        """Add the components of a checked build of a Graph."""
+        graph, form = plan.network, plan.formulation
+        n0 = graph.n_inputs
+        with PauseGC():
+            if plan.inputs is None:
+                self.input = pyo.Var(range(n0), bounds=bounds_dict(range(n0), plan.lower, plan.upper))
+                in_vars = [self.input[i] for i in range(n0)]
+            else:
+                in_vars = list(plan.inputs)
+            self._network = graph
+            self._formulation = form.name
+            self._form = form
+            self._input_vars = in_vars
+            self._bounds = plan.bounds
+            self._graph = graph_encoding.GraphEncoding(self, plan, in_vars)
+            if plan.outputs is not None:
+                add_constraints(
+                    self, "output_link",
+                    {j: EqualityExpression((LinearExpression(linear_coefs=[1.0, -1.0], linear_vars=[y, h]), 0.0))
+                     for j, (y, h) in enumerate(zip(plan.outputs, self._graph.outputs()))},
+                )
+        if plan.pattern is not None and not form.builds_pattern:
+            self.fix_pattern(plan.pattern)
+
     def _spec(self, k: int) -> LayerSpec:
         """What layer k (1-based) is built from: its weights, activation, previous-layer terms and bounds."""
         layer = self._network.layers[k - 1]
@@ -210,7 +247,7 @@ class NetworkBlockData(BlockData):
 
     # -- access -----------------------------------------------------------------------------
     @property
-    def network(self) -> Network:
+    def network(self) -> Network | Graph:
         self._require_built()
         return self._network
 
@@ -232,20 +269,48 @@ class NetworkBlockData(BlockData):
 
     @property
     def outputs(self) -> list:
-        """The output variables h^K (``layer[K].x``), as a list indexed 0..n_K-1."""
+        """The output variables h^K (``layer[K].x``), as a list indexed 0..n_K-1 (a graph: its output tensor's)."""
         self._require_built()
+        if self._graph is not None:
+            return self._graph.outputs()
         last = self.layer[len(self._network)]
         return [last.x[j] for j in range(self._network.n_outputs)]
 
     def pre(self, k: int) -> _PreActivations:
-        """Pre-activations of layer k (1-based) as a mapping j -> expression (also ``layer[k].pre``)."""
+        """Pre-activations of layer k (1-based) as a mapping j -> expression (also ``layer[k].pre``); for a
+        graph, of node k (0-based: an Elementwise node, or a Linear node with variables; also ``nodes[k].pre``)."""
         self._require_built()
+        if self._graph is not None:
+            if k not in self._graph.pre:
+                raise KeyError(f"node {k} has no pre-activations (not an Elementwise node or a Linear node "
+                               "with variables)")
+            return self._graph.pre[k]
         return self._pre[k - 1]
 
     def unstable(self, k: int) -> np.ndarray:
-        """Indices of the neurons of layer k (1-based) that got indicator variables."""
+        """Indices of the neurons of layer k (1-based) that got indicator variables (a graph: of node k)."""
         self._require_built()
+        if self._graph is not None:
+            return self._graph.unstable.get(k, np.empty(0, dtype=int)).copy()
         return self._unstable[k - 1].copy()
+
+    def tensor(self, t: int) -> graph_encoding.TensorView:
+        """Tensor t of a graph (0 = the input) as a mapping element j -> Pyomo term; j flat or a multi-index of
+        the tensor's shape. For a Network, tensor t is layer t's output (t = 0 its input)."""
+        self._require_built()
+        if self._graph is None:
+            raise TypeError("tensor(t) addresses the tensors of a Graph; a Network's layer k is layer[k].x")
+        if not 0 <= int(t) <= len(self._network):
+            raise KeyError(f"the graph has tensors 0..{len(self._network)}, got {t}")
+        return graph_encoding.TensorView(self._graph, int(t))
+
+    def node(self, k: int):
+        """The Pyomo block of graph node k (``nodes[k]``): its variables ``x`` (the output tensor) and the
+        formulation's components."""
+        self._require_built()
+        if self._graph is None:
+            raise TypeError("node(k) addresses the nodes of a Graph; a Network's layer k is layer[k]")
+        return self._graph.node_block(int(k))
 
     @property
     def n_binaries(self) -> int:
@@ -286,6 +351,9 @@ class NetworkBlockData(BlockData):
                 f'a formulation="{self._formulation}" block has its pattern built in; '
                 "build a bigm or hull block to switch"
             )
+        if self._graph is not None:
+            self._graph.fix_pattern(pattern)
+            return
         pat = _check_pattern(self._network, pattern)
         problems = []
         for k, (p, B) in enumerate(zip(pat, () if self._bounds is None else self._bounds.layers), start=1):
@@ -309,13 +377,19 @@ class NetworkBlockData(BlockData):
         self._require_built()
         if self._form.builds_pattern:
             raise ValueError(f'a formulation="{self._formulation}" block has its pattern built in')
+        if self._graph is not None:
+            self._graph.unfix_pattern()
+            return
         for k in range(1, len(self._network) + 1):
             self._form.unfix_layer(self.layer[k], self._spec(k))
         self._pattern = None
 
     @property
     def pattern(self):
-        """The fixed activation pattern (tuple per layer of int arrays) or None."""
+        """The fixed activation pattern (tuple per layer of int arrays; a graph: dict per node) or None."""
+        if self._graph is not None:
+            pat = self._graph.pattern
+            return None if pat is None else {k: np.asarray(p).copy() for k, p in pat.items()}
         return None if self._pattern is None else tuple(np.asarray(p).copy() for p in self._pattern)
 
 
@@ -373,12 +447,12 @@ _BUILD_NAMES = tuple(p for p in _BUILD_SIGNATURE.parameters if p != "self")
 
 def _wants_build(args: tuple, kwargs: dict) -> bool:
     """Whether ``NetworkBlock(*args, **kwargs)`` is the one-line form (a network or build keywords given)."""
-    return bool(args and isinstance(args[0], Network)) or any(k not in _PYOMO_KEYWORDS for k in kwargs)
+    return bool(args and isinstance(args[0], Network | Graph)) or any(k not in _PYOMO_KEYWORDS for k in kwargs)
 
 
 def _build_arguments(args: tuple, kwargs: dict) -> dict:
     """The build() arguments of the one-line form, bound by name; a misuse gets one line saying what to write."""
-    if args and not isinstance(args[0], Network):
+    if args and not isinstance(args[0], Network | Graph):
         if "network" in kwargs:
             raise TypeError(
                 "a NetworkBlock built on construction is a single block: write NetworkBlock(network=net, ...) "
@@ -418,8 +492,8 @@ class _Plan:
 
 def _plan(network, inputs, input_bounds, formulation, bounds, ball, pattern, outputs) -> _Plan:
     """Check the build arguments and compute the bounds: everything that can fail, before any component exists."""
-    if not isinstance(network, Network):
-        raise TypeError(f"network must be an nnblocks.Network, got {type(network).__name__}")
+    if not isinstance(network, Network | Graph):
+        raise TypeError(f"network must be an nnblocks.Network or nnblocks.graph.Graph, got {type(network).__name__}")
     form = get_formulation(formulation)
     if form.builds_pattern and pattern is None:
         raise ValueError(f'formulation="{form.name}" needs pattern=... (e.g. network.activation_pattern(x))')
@@ -433,6 +507,9 @@ def _plan(network, inputs, input_bounds, formulation, bounds, ball, pattern, out
         in_vars = _var_list(inputs, n0)
         lower, upper = _var_box(in_vars)
     out_vars = None if outputs is None else _var_list(outputs, network.n_outputs, "outputs")
+    if isinstance(network, Graph):
+        gb = _resolve_graph_bounds(network, lower, upper, bounds, ball) if form.needs_bounds else None
+        return graph_encoding.plan(network, form, in_vars, lower, upper, gb, pattern, out_vars)
     pattern_arr = _check_pattern(network, pattern) if pattern is not None else None
     nb = None
     if form.needs_bounds:
@@ -484,6 +561,30 @@ def _build_on_construction(block: NetworkBlockData) -> None:
     if block._network is not None:
         raise RuntimeError("this NetworkBlock is already built; create a new NetworkBlock")
     block._encode(pending.current_plan())
+
+
+def _resolve_graph_bounds(graph, lower, upper, bounds, ball):
+    """The GraphBounds to use: given, or computed over the input box (intersected with the ball)."""
+    from nnblocks import bounds as nb_bounds
+
+    if isinstance(bounds, nb_bounds.GraphBounds):
+        return bounds
+    if bounds != "interval":
+        raise ValueError(f'bounds of a Graph must be "interval" or a GraphBounds, got {bounds!r}')
+    return nb_bounds.compute_bounds(graph, _domain(lower, upper, ball), method="interval")
+
+
+def _domain(lower, upper, ball):
+    """The input box intersected with the ball dict(center=..., norm=..., radius=...) as an InputDomain."""
+    from nnblocks import bounds as nb_bounds
+
+    if ball is None:
+        return nb_bounds.InputDomain.box(lower, upper)
+    missing = {"center", "norm", "radius"} - set(ball)
+    if missing:
+        raise ValueError(f"ball needs the keys center, norm and radius; missing {sorted(missing)}")
+    center = np.broadcast_to(np.asarray(ball["center"], dtype=float), lower.shape).copy()
+    return nb_bounds.InputDomain(lower, upper, center=center, norm=ball["norm"], radius=float(ball["radius"]))
 
 
 def _resolve_bounds(network, lower, upper, bounds, ball):

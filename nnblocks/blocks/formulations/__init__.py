@@ -1,7 +1,8 @@
 """The formulations of ``NetworkBlock``: one file per formulation on the shared base ``Formulation``, one registry.
 
 A new formulation is a new file here with a subclass of :class:`Formulation` and one
-``register_formulation(...)`` line below; ``NetworkBlock(..., formulation=name)`` then selects it.
+``register_formulation(...)`` line below; ``NetworkBlock(..., formulation=name)`` then selects it. The window
+maxima of a graph (MaxPool) have their encodings per formulation in ``window_max.py``, registered below too.
 """
 
 from __future__ import annotations
@@ -11,10 +12,22 @@ from nnblocks.blocks.formulations.bigm import BigM
 from nnblocks.blocks.formulations.hull import Hull
 from nnblocks.blocks.formulations.pattern import Pattern
 from nnblocks.blocks.formulations.relaxation import Relaxation
+from nnblocks.blocks.formulations.window_max import (
+    WINDOW_MAX_ENCODINGS,
+    BigMWindowMax,
+    HullWindowMax,
+    PatternWindowMax,
+    RelaxationWindowMax,
+    WindowMaxEncoding,
+    WindowMaxSpec,
+    register_window_max,
+    window_max_encoding,
+)
 
 __all__ = [
     "FORMULATIONS", "BigM", "Formulation", "Hull", "LayerSpec", "Pattern", "Previous", "Relaxation", "get_formulation",
-    "register_formulation",
+    "register_formulation", "WINDOW_MAX_ENCODINGS", "WindowMaxEncoding", "WindowMaxSpec", "register_window_max",
+    "window_max_encoding",
 ]
 
 FORMULATIONS: dict[str, type[Formulation]] = {}
@@ -57,3 +70,7 @@ register_formulation(BigM)
 register_formulation(Hull)
 register_formulation(Pattern)
 register_formulation(Relaxation)
+register_window_max(BigMWindowMax)
+register_window_max(HullWindowMax)
+register_window_max(PatternWindowMax)
+register_window_max(RelaxationWindowMax)
