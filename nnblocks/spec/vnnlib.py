@@ -137,15 +137,24 @@ class _Parser:
                 raise self.error(node, "undeclared variable (or a malformed number)")
             return {key: 1.0}, 0.0
         op = self.head(node)
-        args = [self.term(a) for a in node[2:]]
-        if op == "+" and args:
+        if op == "+" and len(node) > 2:
             coefs: dict[tuple[str, int], float] = {}
             const = 0.0
-            for c, k in args:
+            for a in node[2:]:
+                product = self.product(a)  # fast path for the terms (* c X_i) of dense rows
+                if product is not None:
+                    key, v = product
+                    coefs[key] = coefs.get(key, 0.0) + v
+                    continue
+                c, k = self.term(a)
                 for key, v in c.items():
                     coefs[key] = coefs.get(key, 0.0) + v
                 const += k
             return coefs, const
+        product = self.product(node)
+        if product is not None:
+            return {product[0]: product[1]}, 0.0
+        args = [self.term(a) for a in node[2:]]
         if op == "-" and args:
             if len(args) == 1:
                 c, k = args[0]
@@ -168,6 +177,21 @@ class _Parser:
         if op in ("+", "-", "*"):
             raise self.error(node[1], f"'{op}' needs at least one argument")
         raise self.error(node[1], "unknown function")
+
+    def product(self, node: int | list) -> tuple[tuple[str, int], float] | None:
+        """``(key, c)`` for a node ``(* c X_i)`` or ``(* X_i c)`` of a number and a declared variable, else None."""
+        if not isinstance(node, list) or len(node) != 4 or isinstance(node[2], list) or isinstance(node[3], list):
+            return None
+        if isinstance(node[1], list) or self.tokens[node[1]] != "*":
+            return None
+        a, b = self.tokens[node[2]], self.tokens[node[3]]
+        key = self.vars.get(b)
+        if key is not None and _NUMBER.fullmatch(a):
+            return key, float(a)
+        key = self.vars.get(a)
+        if key is not None and _NUMBER.fullmatch(b):
+            return key, float(b)
+        return None
 
     # --- atoms and formulas --------------------------------------------------------------------------------
     def atom(self, node: list, op: str) -> list[list[int]]:
