@@ -4,7 +4,8 @@
 Tensor 0 (the input) lies in the domain's box (the box ∩ [c - r, c + r] with a ball); every node's output by
 its operation's own interval rule (outward rounded, so sound in floating point). A Linear node that reads
 only the input gets the first-layer rules of :mod:`nnblocks.bounds.interval` as well (dual norm of the ball,
-the L1 knapsack and the L2 Lagrangian dual: the exact range over box ∩ ball), intersected with its interval.
+the L1 knapsack and the L2 Lagrangian dual: the exact range over box ∩ ball), intersected with its interval;
+with an Linf ball the box ∩ ball is a box, so the interval over it is exact already.
 Every Elementwise node also gets the :class:`LayerBounds` of its input (pre-activation bounds, the pieces it
 can reach, the post-activation box), which is what the encodings of :mod:`nnblocks.blocks` read.
 """
@@ -66,8 +67,8 @@ class GraphBounds(AsDict):
 
 def _ball_rule(op: Linear, domain: InputDomain) -> tuple[np.ndarray, np.ndarray] | None:
     """The first-layer range of a Linear node reading only the input, or None when the rule is not worth it."""
-    if domain.center is None:
-        return None
+    if domain.center is None or domain.norm == "inf":
+        return None  # box ∩ Linf ball is the box effective_box() gives: its interval is exact already
     W = op.weights[0]
     if W.shape[0] * W.shape[1] > _DENSE_LIMIT:
         return None
