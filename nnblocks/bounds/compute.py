@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nnblocks.bounds.alpha import alpha_method
 from nnblocks.bounds.crown import crown_method
 from nnblocks.bounds.domain import InputDomain, as_domain
 from nnblocks.bounds.graph import GRAPH_METHODS, GraphBounds
@@ -34,6 +35,7 @@ METHODS: dict[str, Callable[..., NetworkBounds]] = {
     "interval": interval_method,
     "lp": lp_method,
     "crown": crown_method,
+    "alpha-crown": alpha_method,
 }
 """The bounding methods by name. A method is called as ``method(network, domain, only_unstable=...,
 time_limit=..., output_constraints=..., passes=...)`` with ``domain`` an :class:`InputDomain` of the

@@ -40,7 +40,7 @@ from nnblocks.bounds.linear_relax import elementwise_lines, kink_lower_line, kin
 from nnblocks.bounds.results import NetworkBounds
 from nnblocks.graph import Elementwise, Graph, Linear, WindowMax
 
-__all__ = ["BallDomain", "CrownResult", "crown", "crown_method", "domain_of", "network_layers"]
+__all__ = ["BallDomain", "CrownResult", "crown", "crown_result", "crown_method", "domain_of", "network_layers"]
 
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)
@@ -288,8 +288,11 @@ class _Crown:
         op = node.op
         if not isinstance(op, Linear) or any(s != 0 for s in node.inputs) or self.dom.center is None:
             return None
-        W = sum((op.matrix(i) for i in range(op.n_inputs)), sp.csr_array(op.matrix(0).shape))
-        W = W.toarray() if W.nnz > 0.25 * W.shape[0] * W.shape[1] else W
+        if op.n_inputs == 1:
+            W = op.weights[0]
+        else:
+            W = sum((op.matrix(i) for i in range(op.n_inputs)), sp.csr_array(op.matrix(0).shape))
+            W = W.toarray() if W.nnz > 0.25 * W.shape[0] * W.shape[1] else W
         c = np.broadcast_to(self.dom.center, self.tensors[0][0].shape)
         mid = _mv(W, c) + op.bias
         dense = W.toarray() if sp.issparse(W) else W
@@ -397,8 +400,15 @@ def crown(
 
     ``alphas`` (node index -> (B, n) array in [0, 1]) fixes the lower slopes of the unstable neurons of kink
     activations (ReLU, leaky ReLU) instead of CROWN's adaptive choice; any values give sound bounds.
+    ``only_unstable``: the tensors read only by activations get a backward pass only for the neurons their
+    interval bounds leave unstable in some box (the others keep interval bounds, which already make their
+    relaxation exact).
     """
-    eng = _Crown(graph, dom, relu_split, alphas)
+    return crown_result(_Crown(graph, dom, relu_split, alphas, only_unstable), graph, dom, C)
+
+
+def crown_result(eng: _Crown, graph: Graph, dom: BallDomain, C: np.ndarray | None) -> CrownResult:
+    """Run the sweep of ``eng`` and bound the output rows (C z_out, or z_out)."""
     eng.run()
     out = graph.output
     lo, hi = eng.tensors[out]
@@ -407,6 +417,7 @@ def crown(
         if out > 0 and out not in eng.need:
             rows = eng.bound_rows(out, eng.identity_rows(n))
             lo, hi = np.maximum(lo, rows[:, :n]), np.minimum(hi, -rows[:, n:])
+            eng.tensors[out] = (lo, hi)
         out_lo, out_hi = lo, hi
     else:
         ilo, ihi = Linear([C]).interval([lo], [hi])

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnblocks._results import AsDict
+from nnblocks.bounds.alpha import alpha_crown
 from nnblocks.bounds.crown import BallDomain, crown
 from nnblocks.graph import Elementwise, Graph, Linear
 from nnblocks.network import Network
@@ -138,7 +139,17 @@ def _crown_output(graph: Graph, lo: np.ndarray, hi: np.ndarray, C: np.ndarray | 
     return {"lower": res.lower, "upper": res.upper, "layers": layers, "infeasible": res.infeasible}
 
 
-OUTPUT_METHODS: dict[str, Callable[..., dict]] = {"interval": _interval_output, "crown": _crown_output}
+def _alpha_output(graph: Graph, lo: np.ndarray, hi: np.ndarray, C: np.ndarray | None, *, relu_split: Any = None,
+                  alpha_iterations: int = 20, time_limit: float | None = None, **_: Any) -> dict:
+    """The alpha-crown method (:mod:`nnblocks.bounds.alpha`)."""
+    res = alpha_crown(graph, BallDomain(lo, hi), C, relu_phases(graph, relu_split, lo.shape[0]),
+                      iterations=alpha_iterations, time_limit=time_limit, only_unstable=True)
+    layers = [res.tensors[t] for t in tracked_tensors(graph)]
+    return {"lower": res.lower, "upper": res.upper, "layers": layers, "infeasible": res.infeasible}
+
+
+OUTPUT_METHODS: dict[str, Callable[..., dict]] = {"interval": _interval_output, "crown": _crown_output,
+                                               "alpha-crown": _alpha_output}
 """The methods of :func:`output_bounds` by name: ``method(graph, lower, upper, C, **options)`` returns a dict
 with ``lower``, ``upper`` (B, m), ``layers`` and optionally ``infeasible`` (B,) and ``stats``."""
 
