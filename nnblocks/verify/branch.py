@@ -171,7 +171,8 @@ def split_relus(
     ties). Returns as :func:`split_inputs`."""
     from nnblocks.bounds import output_bounds
 
-    relu_layers = [k for k, layer in enumerate(network.layers) if _is_relu(layer.activation)]
+    # the neurons of two-piece activations, in layer order, are the columns of relu_split
+    relu_layers = [k for k, layer in enumerate(network.layers) if layer.activation.n_pieces == 2]
     sizes = [network.layers[k].n_out for k in relu_layers]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     total = int(offsets[-1])
@@ -238,8 +239,3 @@ def split_relus(
         stack.append((np.concatenate([act, inact]), np.concatenate([open_, open_])))
         n_open += 2 * phases.shape[0]
     return "unsat", None, counts
-
-
-def _is_relu(act: Any) -> bool:
-    return (act.n_pieces == 2 and float(act.breakpoints[0]) == 0.0 and float(act.slopes[0]) == 0.0
-            and float(act.slopes[1]) == 1.0 and float(act.intercepts[0]) == 0.0)

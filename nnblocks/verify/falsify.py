@@ -27,7 +27,8 @@ from nnblocks._validate import norm_of
 from nnblocks.network import Network
 
 __all__ = [
-    "Counterexample", "InputSet", "backward", "descend", "falsify", "forward_slopes", "network_gradient", "violation",
+    "Counterexample", "InputSet", "backward", "descend", "falsify", "forward_slopes", "is_relu", "network_gradient",
+    "violation",
 ]
 
 _CHUNK_ENTRIES = 4_000_000  # floats of one batch of samples (inputs plus the widest layer), about 32 MB
@@ -140,17 +141,34 @@ def violation(Y: np.ndarray, A: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, 
     return R[np.arange(R.shape[0]), i], i
 
 
-def forward_slopes(network: Network, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+def is_relu(act: Any) -> bool:
+    """Whether the activation is max(0, z) (evaluated by ``np.maximum``, much faster than the general rule)."""
+    return (act.n_pieces == 2 and float(act.breakpoints[0]) == 0.0 and float(act.slopes[0]) == 0.0
+            and float(act.slopes[1]) == 1.0 and float(act.intercepts[0]) == 0.0 and float(act.intercepts[1]) == 0.0)
+
+
+def forward_slopes(network: Network, X: np.ndarray, slopes: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
     """Outputs f(x) of the rows of X and, per layer, the slope of the active piece of every neuron (the left
-    piece on a breakpoint): what back-propagation needs."""
+    piece on a breakpoint): what back-propagation needs (``slopes=False``: the outputs only)."""
     H = X
-    slopes = []
+    out = []
     for layer in network.layers:
         a = H @ layer.W.T + layer.b
         act = layer.activation
-        slopes.append(act.slopes[act.piece_index(a)])
-        H = act(a)
-    return H, slopes
+        if is_relu(act):
+            H = np.maximum(a, 0.0)
+            if slopes:
+                out.append(a > 0)
+        elif act.n_pieces == 1:
+            H = act.slopes[0] * a + act.intercepts[0]
+            if slopes:
+                out.append(np.full(a.shape, act.slopes[0]))
+        else:
+            p = act.piece_index(a)
+            H = act.slopes[p] * a + act.intercepts[p]
+            if slopes:
+                out.append(act.slopes[p])
+    return H, out
 
 
 def backward(network: Network, slopes: list[np.ndarray], G_out: np.ndarray) -> np.ndarray:
@@ -220,7 +238,7 @@ def falsify(
             n = min(chunk, per - drawn)
             X = S.vertices(min(n, 1024), rng) if drawn == 0 else S.uniform(n, rng)
             drawn += X.shape[0]
-            v, _ = violation(network.forward(X), A, b)
+            v, _ = violation(forward_slopes(network, X, slopes=False)[0], A, b)
             if np.any(v <= 0) and (cx := _confirm(network, spec, X, v, todo)) is not None:
                 counts["samples"] += drawn
                 return cx, counts
@@ -265,8 +283,7 @@ def descend(network, spec, S: InputSet, d: Any, X: np.ndarray, steps: int, deadl
         counts["pgd_steps"] += 1
         if time.perf_counter() >= deadline:
             break
-    Y = network.forward(X)
-    v, _ = violation(Y, A, b)
+    v, _ = violation(forward_slopes(network, X, slopes=False)[0], A, b)
     if np.any(v <= 0):
         return _confirm(network, spec, X, v, todo)
     return None
