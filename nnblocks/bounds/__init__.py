@@ -7,6 +7,7 @@ from nnblocks.bounds.domain import InputDomain, as_domain
 from nnblocks.bounds.graph import GraphBounds
 from nnblocks.bounds.interval import layer_bounds
 from nnblocks.bounds.output import OUTPUT_METHODS, OutputBounds, output_bounds
+from nnblocks.bounds.pipeline import Pipeline, PipelineBounds, StageStats
 from nnblocks.bounds.results import LayerBounds, NetworkBounds
 
 __all__ = [
@@ -17,6 +18,9 @@ __all__ = [
     "LayerBounds",
     "NetworkBounds",
     "OutputBounds",
+    "Pipeline",
+    "PipelineBounds",
+    "StageStats",
     "as_domain",
     "compute_bounds",
     "layer_bounds",

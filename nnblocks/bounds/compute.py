@@ -25,6 +25,7 @@ from nnblocks.bounds.domain import InputDomain, as_domain
 from nnblocks.bounds.graph import GRAPH_METHODS, GraphBounds
 from nnblocks.bounds.interval import interval_method
 from nnblocks.bounds.lp import lp_method
+from nnblocks.bounds.pipeline import Pipeline, pipeline_method
 from nnblocks.bounds.results import NetworkBounds
 from nnblocks.graph import Graph
 from nnblocks.network import Network
@@ -36,6 +37,7 @@ METHODS: dict[str, Callable[..., NetworkBounds]] = {
     "lp": lp_method,
     "crown": crown_method,
     "alpha-crown": alpha_method,
+    "pipeline": pipeline_method,
 }
 """The bounding methods by name. A method is called as ``method(network, domain, only_unstable=...,
 time_limit=..., output_constraints=..., passes=...)`` with ``domain`` an :class:`InputDomain` of the
@@ -100,6 +102,8 @@ def compute_bounds(
     if not isinstance(network, Network):
         raise TypeError(f"network must be an nnblocks.Network or nnblocks.graph.Graph, got {type(network).__name__}")
     dom = as_domain(domain, network.n_inputs)
+    if isinstance(method, Pipeline):
+        return method.run(network, dom, output_constraints, passes)
     if not isinstance(method, str) or method not in METHODS:
         names = " or ".join(repr(name) for name in METHODS)
         raise ValueError(f"unknown bounds method {method!r}: use {names}")
