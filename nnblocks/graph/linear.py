@@ -24,7 +24,7 @@ _DENSE_FILL = 0.25  # at or above this share of nonzeros a weight is stored as a
 def as_weight(W: Any) -> np.ndarray | sp.csr_array:
     """A float64 weight matrix: dense ndarray when at least a quarter of it is nonzero, else CSR."""
     if sp.issparse(W):
-        W = sp.csr_array(W, dtype=np.float64)
+        W = sp.csr_array(W, dtype=np.float64, copy=True)  # stored weights are read-only: never edit them in place
         W.sum_duplicates()
         W.eliminate_zeros()
         if W.shape[0] * W.shape[1] and W.nnz >= _DENSE_FILL * W.shape[0] * W.shape[1]:
