@@ -151,7 +151,7 @@ def check_time_limit(time_limit: float | None, option: str = "--time-limit") -> 
 from nnblocks.cli import info as _info  # noqa: E402,F401
 from nnblocks.cli import models as _models  # noqa: E402,F401
 
-for _name in ("adversarial", "robust"):
+for _name in ("adversarial", "robust", "verify", "batch"):
     try:
         __import__(f"nnblocks.cli.{_name}")
     except ModuleNotFoundError as exc:  # a command module not present in this build
