@@ -15,18 +15,25 @@ machines (16+ cores or a GPU); compare as ratios.
 
 from __future__ import annotations
 
-import csv
-import json
-import statistics
-import time
-from pathlib import Path
-from typing import Annotated
+import os
 
-import typer
-from rich.console import Console
-from rich.table import Table
+# One BLAS thread: the bounds are many small matrix products, for which OpenBLAS's threads on a 2-core machine
+# shared with other work cost more than they gain (measured: 8 boxes of ACAS Xu CROWN 0.07 s with one thread,
+# 0.43 s with the default). Set before numpy is imported; an explicit setting in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import nnblocks as nb
+import csv  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import nnblocks as nb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "vnncomp"

@@ -4,8 +4,8 @@ A disjunct has no point when, for some row i of its unsafe set output_A y <= out
 (output_A f(x))_i over the input box exceeds output_b_i (the input box contains the disjunct's input set, so a
 bound over the box is valid for the set). For a conjunction of rows the same holds for any non-negative
 combination: when min over the box of lambda^T (output_A f(x) - output_b) > 0, every point violates some row.
-The stage bounds every row and the sum of the rows of each disjunct with two or more, in one
-``output_bounds`` call per input set. Disjuncts that no row refutes may then be given to the LP tightening of
+The stage bounds every row and sums of the rows of each disjunct with two or more (:func:`refuter_rows`), in
+one ``output_bounds`` call per input set. Disjuncts that no row refutes may then be given to the LP tightening of
 ``compute_bounds`` with the disjunct's rows as output constraints: a checked Farkas certificate of that LP
 proves the conjunction infeasible.
 """
@@ -45,20 +45,28 @@ class InputGroup:
         return out
 
 
+SUBSET_ROWS_MAX = 5
+"""Disjuncts of at most this many output rows get the sum of every subset of two or more rows as refuting rows;
+larger ones the sum of all rows."""
+
+
 def refuter_rows(disjuncts: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows whose lower bounds can refute each disjunct: its own rows, and their sum when it has two or more.
-    Returns C (rows, n_out), d (rows,) and the owner (position in ``disjuncts``) of every row."""
+    """The rows whose lower bounds can refute each disjunct: its own rows, and sums of its rows (every subset of
+    two or more for at most :data:`SUBSET_ROWS_MAX` rows, else all of them). Returns C (rows, n_out), d (rows,) and
+    the owner (position in ``disjuncts``) of every row."""
     Cs, ds, owner = [], [], []
     for j, dj in enumerate(disjuncts):
         A = np.asarray(dj.output_A, dtype=np.float64)
         b = np.asarray(dj.output_b, dtype=np.float64)
-        Cs.append(A)
-        ds.append(b)
-        owner += [j] * A.shape[0]
-        if A.shape[0] > 1:
-            Cs.append(A.sum(axis=0, keepdims=True))
-            ds.append(np.array([b.sum()]))
-            owner.append(j)
+        m = A.shape[0]
+        if 1 < m <= SUBSET_ROWS_MAX:
+            masks = np.array([[(s >> i) & 1 for i in range(m)] for s in range(1, 2**m)], dtype=np.float64)
+            masks = masks[np.argsort(masks.sum(axis=1), kind="stable")]  # the rows themselves first
+        else:
+            masks = np.vstack([np.eye(m), np.ones((1, m))]) if m > 1 else np.eye(m)
+        Cs.append(masks @ A)
+        ds.append(masks @ b)
+        owner += [j] * masks.shape[0]
     return np.concatenate(Cs), np.concatenate(ds), np.asarray(owner, dtype=np.int64)
 
 
