@@ -217,13 +217,27 @@ def fj_command(
     write_model: Annotated[Path | None, typer.Option(help="Write the model to PATH.lp or PATH.mps.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of image, example and difference.")] = None,
+    batch: Annotated[Path | None, typer.Option(help="Many examples: a CSV of rows image,target (instead of "
+                                               "--image/--target), one result row each in --out.")] = None,
+    out: Annotated[Path, typer.Option(help="With --batch: the result file (.csv or .jsonl); resumed when it "
+                                      "exists.")] = Path("fj_batch.csv"),
+    workers: Annotated[int, typer.Option(help="With --batch: processes to spread the examples over.")] = 1,
 ) -> None:
-    """Closest adversarial example for one network (FJ model; default network: the shipped nominal)."""
+    """Closest adversarial example for one network (FJ model; default network: the shipped nominal).
+
+    With --batch FILE: one example per row (image,target) of FILE, written to --out as each ends (a second
+    run with the same --out does only the rows without a result); exit code 0 when every row has a verified
+    example.
+    """
     from nnblocks.adversarial import fj, fj_model
 
     _check_time_limit(time_limit)
     _check_solver(solver)
     _check_outputs(write_model, json_path, plot)
+    if batch is not None:
+        _fj_batch(batch, out, workers, network, solver, time_limit, tee, write_model or json_path or plot,
+                  dict(gamma=gamma, norm=norm, config=config, max_distance=max_distance))
+        return
     net = _load(network)
     x_bar, true = _image(image)
     _check_target(target, true, image)
@@ -233,6 +247,93 @@ def fj_command(
         lambda: fj(net, x_bar, target, solver=solver, time_limit=time_limit, tee=tee, **kw), "FJ", tee)
     _finish(result, write_model, json_path, plot, x_bar, f"FJ, image {image} -> class {target}", true)
     _exit_code(result)
+
+
+def _batch_rows(path: Path) -> list[tuple[str, int, int]]:
+    """(image as written, target, line) of the rows ``image,target`` of an fj batch file (a header row and
+    lines starting with # are skipped)."""
+    import csv
+
+    if not path.is_file():
+        raise typer.BadParameter(f"file not found: {path}", param_hint="'--batch'")
+    rows = []
+    with path.open(newline="", encoding="utf-8") as f:
+        for n, row in enumerate(csv.reader(f), start=1):
+            cells = [c.strip() for c in row]
+            if not any(cells) or cells[0].startswith("#") or (not rows and cells == ["image", "target"]):
+                continue
+            if len(cells) != 2:
+                raise typer.BadParameter(f"{path}:{n}: expected 2 columns image,target, got {len(cells)}",
+                                         param_hint="'--batch'")
+            try:
+                target = int(cells[1])
+            except ValueError:
+                raise typer.BadParameter(f"{path}:{n}: the target {cells[1]!r} is not a class index",
+                                         param_hint="'--batch'") from None
+            rows.append((cells[0], target, n))
+    if not rows:
+        raise typer.BadParameter(f"{path}: no rows image,target", param_hint="'--batch'")
+    return rows
+
+
+def fj_example(task: dict, net, solver: str | None, time_limit: float | None, tee: bool, kw: dict) -> dict:
+    """One row of ``fj --batch``: the FJ example of ``task`` (module level: process workers run it)."""
+    from nnblocks.adversarial import fj
+
+    result = fj(net, task["x_bar"], task["target"], solver=solver, time_limit=time_limit, tee=tee, **kw)
+    return {"image": task["image"], "true": task["true"], "target": task["target"], "status": result.status.value,
+            "objective": result.objective, "distance": result.distance, "verified": result.verified,
+            "time": result.time, "message": result.message}
+
+
+def _fj_batch(path: Path, out: Path, workers: int, network: str | None, solver: str | None,
+              time_limit: float | None, tee: bool, single_outputs: object, kw: dict) -> None:
+    """``fj --batch``: every row of ``path`` through :func:`nnblocks.batch.run_batch` into ``out``."""
+    import functools
+    from collections import Counter
+
+    from nnblocks.batch import run_batch
+    from nnblocks.cli.verify import check_output
+
+    if single_outputs:
+        raise typer.BadParameter("--write-model, --json and --plot are for one example, not with --batch",
+                                 param_hint="'--batch'")
+    if workers < 1:
+        raise typer.BadParameter(f"needs at least 1 worker, got {workers}", param_hint="'--workers'")
+    check_output(out, "--out")
+    net = _load(network)
+    tasks = []
+    for image, target, line in _batch_rows(path):
+        where = image if not image.endswith(".npy") or Path(image).is_absolute() else str(path.parent / image)
+        try:
+            x_bar, true = _image(where)
+            _check_target(target, true, image)
+        except typer.BadParameter as exc:
+            raise typer.BadParameter(f"{path}:{line}: {exc.message}", param_hint="'--batch'") from None
+        tasks.append({"key": f"{image}|{target}", "image": image, "true": true, "target": target, "x_bar": x_bar})
+    fn = functools.partial(fj_example, net=net, solver=solver, time_limit=time_limit, tee=tee, kw=kw)
+    hard = None if time_limit is None else time_limit + max(10.0, 0.5 * time_limit)
+
+    def failed(task: dict, status: str, message: str) -> dict:
+        return {"image": task["image"], "true": task["true"], "target": task["target"], "status": status}
+
+    with usage_errors(flags=_FLAGS):
+        result = run_batch(tasks, fn, out, workers=workers, time_limit=hard, progress=not tee, on_failure=failed,
+                           description=path.name)
+    keys = {t["key"] for t in tasks}
+    rows = [r for r in result.rows if r.get("key") in keys]
+    verified = sum(str(r.get("verified")) == "True" for r in rows)
+    table = Table(title=f"FJ batch {path.name}: {len(tasks)} examples ({result.ran} run now, {result.skipped} done "
+                        "before)")
+    table.add_column("status")
+    table.add_column("examples", justify="right")
+    for status, count in sorted(Counter(str(r.get("status")) for r in rows).items()):
+        table.add_row(status, str(count))
+    table.add_row("verified", str(verified))
+    _console.print(table)
+    _console.print(f"wrote {out}")
+    if verified < len(tasks):
+        raise typer.Exit(EXIT_NO_SOLUTION)
 
 
 @app.command("arfj")
