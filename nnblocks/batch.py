@@ -2,7 +2,7 @@
 
 :func:`run_batch` calls ``fn(task)`` for every task and writes one row per task to a CSV or JSON-lines file as
 soon as the task ends (flushed, so a run that is killed loses only the tasks it was running). The row holds the
-task's key, the fields ``fn`` returned, the task's ``status`` (:class:`TaskStatus`), its ``wall_time`` and a
+task's key, the fields ``fn`` returned, the ``task_status`` (:class:`TaskStatus`), its ``wall_time`` and a
 ``message`` for tasks that failed. Run again on the same file, it skips every task whose key has a row: a batch
 resumes where a previous run stopped.
 """
@@ -28,11 +28,11 @@ from nnblocks._results import AsDict, to_jsonable
 
 __all__ = ["BatchResult", "TaskStatus", "TaskTimeout", "read_rows", "run_batch", "task_key"]
 
-_RUNNER_FIELDS = ("status", "wall_time", "message")
+_RUNNER_FIELDS = ("task_status", "wall_time", "message")
 
 
 class TaskStatus(enum.StrEnum):
-    """How a task of a batch ended (the ``status`` column of its row)."""
+    """How a task of a batch ended (the ``task_status`` column of its row)."""
 
     OK = "ok"
     """``fn`` returned; its fields are in the row."""
@@ -302,7 +302,7 @@ def run_batch(
         picklable: a function defined at module level, or a ``functools.partial`` of one.
     out
         The result file: ``.csv`` or ``.jsonl`` (JSON lines). Each row is ``key``, the fields of ``fn``, then
-        ``status`` (``ok``, ``error``, ``timeout``: :class:`TaskStatus`), ``wall_time`` (s) and ``message``.
+        ``task_status`` (``ok``, ``error``, ``timeout``: :class:`TaskStatus`), ``wall_time`` (s) and ``message``.
     key
         The stable key of a task (default :func:`task_key`), the same in every run of the batch.
     workers
@@ -353,7 +353,7 @@ def run_batch(
         seen.add(k)
 
     rows = read_rows(path) if resume else []
-    rows = [r for r in rows if r.get("status") not in rerun]
+    rows = [r for r in rows if r.get("task_status") not in rerun]
     done = {str(r.get("key")) for r in rows}
     todo = [(k, t) for k, t in zip(keys, tasks) if k not in done]
     skipped = len(tasks) - len(todo)
@@ -371,7 +371,7 @@ def run_batch(
         if status != TaskStatus.OK.value and on_failure is not None:
             fields = {**dict(on_failure(task, status, message)), **fields}
         row = {"key": k, **{f: v for f, v in fields.items() if f not in ("key", *_RUNNER_FIELDS)},
-               "status": status, "wall_time": wall, "message": fields.get("message") or message}
+               "task_status": status, "wall_time": wall, "message": fields.get("message") or message}
         results.append(row)
         counts[status] += 1
         if bar is not None:
