@@ -545,3 +545,67 @@ def test_relu6_and_hardtanh_pieces_in_graphs_are_exact(rng):
     for formulation in ("bigm", "hull"):
         m = box_model(g, formulation)
         assert optimise(m, m.nn.outputs[0]) == pytest.approx(oracle, rel=1e-6, abs=1e-6)
+
+
+@st.composite
+def conv_graphs(draw):
+    """Random convolution -> activation -> max pool -> dense graphs from nnblocks.graph.lower (padding, stride,
+    dilation, groups drawn)."""
+    lw = _lowering()
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    groups = draw(st.sampled_from([1, 2]))
+    C = groups * draw(st.integers(1, 2))
+    H, W = draw(st.integers(3, 5)), draw(st.integers(3, 5))
+    k, d = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    s, p = draw(st.integers(1, 2)), draw(st.integers(0, 1))
+    M = groups * draw(st.integers(1, 2))
+    c1, s1 = lw.conv((C, H, W), rng.normal(size=(M, C // groups, k, k)), rng.normal(scale=0.3, size=M),
+                     strides=(s, s), pads=(p, p, p, p), dilations=(d, d), groups=groups)
+    n1 = int(np.prod(s1))
+    act = make_activation(draw(st.sampled_from(KINDS)), rng)
+    nodes = [Node(c1, (0,), s1), Node(Elementwise(act, n1), (1,), s1)]
+    if min(s1[1:]) >= 2:
+        pool, s2 = lw.max_pool(s1, (2, 2), (draw(st.integers(1, 2)),) * 2, (0, 0, 0, 0))
+        nodes.append(Node(pool, (2,), s2))
+    n2 = nodes[-1].size
+    nodes.append(Node(Linear([rng.normal(size=(2, n2)) / np.sqrt(n2)], rng.normal(size=2)), (len(nodes),), (2,)))
+    return Graph((C, H, W), nodes), rng
+
+
+@pytest.mark.parametrize("formulation", ["bigm", "hull", "pattern"])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=conv_graphs())
+def test_random_conv_graphs_solved_at_a_fixed_input_are_the_forward_pass(formulation, data):
+    g, rng = data
+    x0 = rng.uniform(-1, 1, g.n_inputs)
+    kw = {"pattern": activation_pattern(g, x0)} if formulation == "pattern" else {}
+    m = box_model(g, formulation, **kw)
+    for i, v in enumerate(x0):
+        m.x[i].setlb(float(v))
+        m.x[i].setub(float(v))
+        m.x[i].value = float(v)
+    optimise(m, m.nn.outputs[0])
+    np.testing.assert_allclose([pyo.value(v) for v in m.nn.outputs], g.forward(x0), atol=1e-6, rtol=1e-6)
+
+
+def test_oval21_cifar_base_kw_builds_and_solves_to_its_forward_pass():
+    from tests.conftest import shared_data
+
+    path = shared_data("vnncomp", "oval21", "onnx", "cifar_base_kw.onnx")
+    onnx_graph = pytest.importorskip("nnblocks.io.onnx_graph")
+    g = onnx_graph.graph_from_onnx(path)
+    rng = np.random.default_rng(0)
+    x0, eps = rng.uniform(0, 1, g.n_inputs), 2 / 255
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(g.n_inputs), bounds={i: (max(0.0, v - eps), min(1.0, v + eps)) for i, v in enumerate(x0)})
+    m.nn = NetworkBlock(g, inputs=m.x, ball=dict(center=x0, norm="inf", radius=eps))
+    assert 0 < m.nn.n_binaries < 2048 + 1024 + 100
+    # every convolution row holds kernel x channels input terms at most (and the FJ slack and output)
+    conv_rows = [len(c.body.linear_vars) for c in m.nn.node(1).component_data_objects(pyo.Constraint)
+                 if c.parent_component().local_name in ("affine", "affine_stable")]
+    assert conv_rows and max(conv_rows) <= 3 * 4 * 4 + 2
+    for i, v in enumerate(x0):
+        m.x[i].fix(float(v))
+    optimise(m, m.nn.outputs[0])
+    np.testing.assert_allclose([pyo.value(v) for v in m.nn.outputs], g.forward(x0), atol=1e-6, rtol=1e-6)
