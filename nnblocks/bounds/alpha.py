@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from nnblocks.bounds.crown import BallDomain, CrownResult, _Crown, crown_result, domain_of, network_layers
+from nnblocks.bounds.crown import BallDomain, CrownResult, _Crown, crown, crown_result, domain_of, network_layers
 from nnblocks.bounds.interval import interval_bounds
 from nnblocks.bounds.linear_relax import kink_lower_line, kink_slopes
 from nnblocks.bounds.results import NetworkBounds
@@ -201,14 +201,21 @@ def alpha_crown(
     if int(iterations) < 0:
         raise ValueError(f"alpha_iterations must be >= 0, got {iterations}")
     deadline = None if time_limit is None else _time.perf_counter() + float(time_limit)
-    eng = _AlphaCrown(graph, dom, relu_split, None, only_unstable, iterations=iterations, lr=lr, deadline=deadline)
+    base = crown(graph, dom, C, relu_split, only_unstable=only_unstable)
+    eng = _AlphaCrown(graph, dom, relu_split, None, only_unstable, base.tensors, iterations=iterations, lr=lr,
+                      deadline=deadline)
     torch = eng.torch
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small dense products: one thread is faster on a shared machine
     try:
-        return crown_result(eng, graph, dom, C)
+        res = crown_result(eng, graph, dom, C)
     finally:
         torch.set_num_threads(threads)
+    # CROWN with tighter intermediate bounds can choose looser adaptive slopes: never looser than plain CROWN
+    res.lower = np.maximum(res.lower, base.lower)
+    res.upper = np.minimum(res.upper, base.upper)
+    res.infeasible = res.infeasible | base.infeasible
+    return res
 
 
 def alpha_method(network: Any, domain: Any, *, output_constraints: Any = None, time_limit: float | None = None,

@@ -249,8 +249,10 @@ class _Crown:
     """The forward sweep: bounds of every tensor, CROWN for the inputs of the activation nodes."""
 
     def __init__(self, graph: Graph, dom: BallDomain, relu_split: np.ndarray | None,
-                 alphas: dict | None = None, only_unstable: bool = False) -> None:
+                 alphas: dict | None = None, only_unstable: bool = False,
+                 start: list[tuple[np.ndarray, np.ndarray]] | None = None) -> None:
         self.graph = graph
+        self.start = start  # known bounds of every tensor, intersected with each new one
         self.dom = dom
         self.alphas = alphas or {}  # node k -> alpha (B, n) for the lower lines of a kink activation
         self.tensors: list[tuple[np.ndarray, np.ndarray]] = [dom.box()]
@@ -305,9 +307,16 @@ class _Crown:
         for k, node in enumerate(g.nodes):
             t = k + 1
             op = node.op
+            if isinstance(op, Elementwise):
+                zlo, zhi = self._apply_split(k, node)
+                self.relax[k] = self._element_lines(k, op, zlo, zhi)
             los = [self.tensors[s][0] for s in node.inputs]
             his = [self.tensors[s][1] for s in node.inputs]
+            if isinstance(op, WindowMax):
+                self.relax[k] = window_max_lines(op, np.concatenate(los, axis=1), np.concatenate(his, axis=1))
             lo, hi = op.interval(los, his)
+            if self.start is not None:
+                lo, hi = np.maximum(lo, self.start[t][0]), np.minimum(hi, self.start[t][1])
             if t in self.need:
                 direct = self._direct(node, t)
                 if direct is not None:
@@ -318,13 +327,6 @@ class _Crown:
             if bad.any():  # only after fixed phases: no input of those boxes reaches here
                 self.infeasible |= bad.any(axis=1)
                 hi = np.where(bad, lo, hi)
-            if isinstance(op, Elementwise):
-                zlo, zhi = self._apply_split(k, node)
-                self.relax[k] = self._element_lines(k, op, zlo, zhi)
-            elif isinstance(op, WindowMax):
-                cl = np.concatenate(los, axis=1)
-                ch = np.concatenate(his, axis=1)
-                self.relax[k] = window_max_lines(op, cl, ch)
             self.tensors.append((lo, hi))
             self.mags.append(_mag(lo, hi))
 
@@ -332,14 +334,18 @@ class _Crown:
         """Tensor t's bounds [lo, hi] intersected with its CROWN bounds (of the rows that need them)."""
         n = lo.shape[1]
         rows_idx = np.arange(n)
+        use = np.ones((self.dom.B, n), dtype=bool)
         if self.only_unstable and t in self.element_only:
-            unstable = np.zeros(n, dtype=bool)
+            use[:] = False
             for k in self.graph.consumers()[t]:
                 bp = self.graph.nodes[k].op.activation.breakpoints
-                unstable |= ((lo[:, :, None] < bp) & (hi[:, :, None] > bp)).any(axis=(0, 2))
-            rows_idx = np.flatnonzero(unstable)
+                use |= ((lo[:, :, None] < bp) & (hi[:, :, None] > bp)).any(axis=2)
+            rows_idx = np.flatnonzero(use.any(axis=0))
             if not rows_idx.size:
                 return lo, hi
+            use = use[:, rows_idx]  # a box keeps the interval bounds of the neurons stable in it
+        else:
+            use = use[:, rows_idx]
         self.tensors.append((lo, hi))
         self.mags.append(_mag(lo, hi))
         r = rows_idx.size
@@ -350,8 +356,8 @@ class _Crown:
         self.tensors.pop()
         self.mags.pop()
         lo, hi = lo.copy(), hi.copy()
-        lo[:, rows_idx] = np.maximum(lo[:, rows_idx], rows[:, :r])
-        hi[:, rows_idx] = np.minimum(hi[:, rows_idx], -rows[:, r:])
+        lo[:, rows_idx] = np.where(use, np.maximum(lo[:, rows_idx], rows[:, :r]), lo[:, rows_idx])
+        hi[:, rows_idx] = np.where(use, np.minimum(hi[:, rows_idx], -rows[:, r:]), hi[:, rows_idx])
         return lo, hi
 
     def _apply_split(self, k: int, node: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -417,6 +423,8 @@ def crown_result(eng: _Crown, graph: Graph, dom: BallDomain, C: np.ndarray | Non
         if out > 0 and out not in eng.need:
             rows = eng.bound_rows(out, eng.identity_rows(n))
             lo, hi = np.maximum(lo, rows[:, :n]), np.minimum(hi, -rows[:, n:])
+            if eng.start is not None:
+                lo, hi = np.maximum(lo, eng.start[out][0]), np.minimum(hi, eng.start[out][1])
             eng.tensors[out] = (lo, hi)
         out_lo, out_hi = lo, hi
     else:
