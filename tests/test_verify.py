@@ -125,7 +125,7 @@ def test_verify_agrees_with_enumeration(seed, polytope, tmp_path):
         assert spec.disjuncts[r.disjunct].satisfied_by(r.x, r.y)
         confirm_with_onnxruntime(net, spec, r.x, tmp_path)
     else:
-        assert r.refuted == list(range(len(spec.disjuncts)))
+        assert r.refuted == list(range(len(spec.disjuncts)))  # every disjunct proved empty
     json.dumps(r.as_dict(), allow_nan=False)
 
 
@@ -260,3 +260,15 @@ def test_acasxu_no_wrong_answer():
             y = sess.run(None, {inp.name: r.x.reshape(shape).astype(np.float32)})[0].ravel()
             assert spec.counterexample_check(r.x, y.astype(np.float64), tol=1e-4) is not None, key
     assert decided >= len(rows) // 2
+
+
+def test_spec_without_disjuncts_is_unsat():
+    net = random_network(np.random.default_rng(0), 2, (3,), 2)
+    r = nb.verify(net, Spec(2, 2, ()), time_limit=5)
+    assert r.status is VerifyStatus.UNSAT and r.refuted == []
+
+
+def test_unknown_bounds_method():
+    net = random_network(np.random.default_rng(0), 2, (3,), 2)
+    with pytest.raises(ValueError, match="bounds must be"):
+        nb.verify(net, box_spec(-np.ones(2), np.ones(2), np.eye(2), np.zeros(2)), bounds="symbolic")

@@ -81,7 +81,7 @@ class _Run:
         return VerifyResult(VerifyStatus.SAT, cx.x, cx.y, cx.disjunct, stage, time.perf_counter() - self.start,
                             self.stats, sorted(self.refuted), message)
 
-    def unsat(self, stage: str) -> VerifyResult:
+    def unsat(self, stage: str | None) -> VerifyResult:
         return VerifyResult(VerifyStatus.UNSAT, stage=stage, time=time.perf_counter() - self.start,
                             stages=self.stats, refuted=sorted(self.refuted))
 
@@ -139,6 +139,10 @@ def verify(
     chosen = _stages(stages)
     if milp_mode not in ("each", "one"):
         raise ValueError(f"milp_mode must be 'each' or 'one', got {milp_mode!r}")
+    from nnblocks.bounds import OUTPUT_METHODS
+
+    if bounds not in OUTPUT_METHODS:
+        raise ValueError(f"bounds must be an output_bounds method, one of {', '.join(OUTPUT_METHODS)}; got {bounds!r}")
     net = _network(network)
     sp = _spec(spec, net)
     run = _Run(net, sp, limit - (time.perf_counter() - start), int(seed))
@@ -163,9 +167,8 @@ def verify(
         st.time = time.perf_counter() - t0
         if answer is not None:
             return answer
-    if not run.open:
-        last = next(s.stage for s in reversed(run.stats) if s.outcome == "unsat")
-        return run.unsat(last)
+    if not run.open:  # also a spec without disjuncts: nothing can violate it
+        return run.unsat(next((s.stage for s in reversed(run.stats) if s.outcome == "unsat"), None))
     return run.undecided()
 
 
