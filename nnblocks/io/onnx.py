@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto, helper, numpy_helper
 
 from nnblocks.activations import HardSigmoid, Identity, LeakyReLU, PiecewiseLinear, ReLU, named
+from nnblocks.graph import Graph
 from nnblocks.io._common import UnsupportedOperationError, _LayerBuilder
 from nnblocks.network import Network
 
@@ -404,19 +405,25 @@ def _topological_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     return [graph.node[i] for i in order]
 
 
-def from_onnx(model: str | Path | bytes | onnx.ModelProto) -> Network:
-    """Translate an ONNX model of a feed-forward piecewise-affine network into a :class:`~nnblocks.Network`.
+def from_onnx(model: str | Path | bytes | onnx.ModelProto, as_graph: bool | None = None) -> Network | Graph:
+    """Translate an ONNX model of a feed-forward piecewise-affine network: into a :class:`~nnblocks.Network`
+    when it is a dense chain, into a :class:`~nnblocks.graph.Graph` otherwise.
 
     Parameters
     ----------
     model:
         Path to an ``.onnx`` file, its bytes, or a loaded ``onnx.ModelProto``. Both of PyTorch's exporters
         (``torch.onnx.export(..., dynamo=False)`` and the default one) produce models this reads.
+    as_graph:
+        ``None`` (default): a Network for a dense chain (below), else a :class:`~nnblocks.graph.Graph`
+        (convolutions, pooling, batch norm, residual sums, concatenations, inputs without a batch axis, ...;
+        see :func:`nnblocks.io.onnx_graph.graph_from_onnx` and ``docs/graphs.md``); ``True``: always a Graph;
+        ``False``: a Network or the refusal of the dense importer.
 
     Returns
     -------
-    Network
-        The network computing the model's output for the flattened input, in float64. The graph must
+    Network or Graph
+        For a dense chain, the network computing the model's output for the flattened input, in float64. The graph must
         have one input, of shape (batch, *features) with static features, and one output, and the input
         must flow through one chain of these operations:
 
@@ -438,10 +445,12 @@ def from_onnx(model: str | Path | bytes | onnx.ModelProto) -> Network:
     Raises
     ------
     UnsupportedOperationError
-        For any other operation, naming its op type and node (``Conv``, ``Sigmoid``, ``Shape``, ...).
+        For an operation neither importer translates, naming its op type and node (``Sigmoid``, ``Tanh``,
+        ``Softmax``, ...; with ``as_graph=False`` also ``Conv``, ``MaxPool``, ...).
     ValueError
-        If the graph is not a single path from one input to one output, a reshape is not a flattening
-        one, a shape depends on the batch size, or a tensor does not fit the next operation.
+        If the graph has several inputs (named) or outputs, a shape depends on the batch size, a reshape
+        merges the batch axis into the features, or a tensor does not fit the next operation (with
+        ``as_graph=False`` also: the graph is not a single path, a reshape is not a flattening one).
 
     Examples
     --------
@@ -452,6 +461,28 @@ def from_onnx(model: str | Path | bytes | onnx.ModelProto) -> Network:
     >>> from_onnx(to_onnx(net, dtype="float64")) == net
     True
     """
+    proto = _load(model)
+    if as_graph:
+        return _graph_from_onnx(proto)
+    try:
+        return _network_from_onnx(proto)
+    except ValueError as dense_error:  # UnsupportedOperationError is a ValueError
+        if as_graph is False:
+            raise
+        try:
+            return _graph_from_onnx(proto)
+        except ValueError as graph_error:
+            raise graph_error from dense_error
+
+
+def _graph_from_onnx(proto: onnx.ModelProto) -> Graph:
+    from nnblocks.io.onnx_graph import graph_from_onnx  # onnx_graph reads this module's helpers
+
+    return graph_from_onnx(proto)
+
+
+def _network_from_onnx(model: str | Path | bytes | onnx.ModelProto) -> Network:
+    """The dense importer: a :class:`~nnblocks.Network` or a refusal (see :func:`from_onnx`)."""
     proto = _load(model)
     graph = proto.graph
     consts: dict[str, np.ndarray] = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
