@@ -1,10 +1,18 @@
-"""Interval vs LP bounds on Fashion-MNIST-sized ReLU networks.
+"""Interval vs LP bounds on Fashion-MNIST-sized ReLU networks; interval, CROWN, alpha-CROWN, LP and the pipeline
+on VNN-COMP networks.
 
 For a 784-8-8-8-10 and a 784-256-256-10 ReLU network, over the box [0, 1]^784 and over the L1 ball of
 radius 10 around an image (intersected with the box): time, mean bound width per layer and the number
 of stable neurons, for interval and LP bounds.
 
-    python benchmarks/bounds.py [--json PATH] [--skip-lp-large] [--lp-time-limit SECONDS]
+    python benchmarks/bounds.py [--json PATH] [--skip-lp-large] [--lp-time-limit SECONDS] [--no-fashion]
+
+Second part (``--scaling``, on by default): mnist-net_256x2 (784-256-256-10) over the Linf ball of 0.03 around
+the image of ``mnistfc/vnnlib/prop_0_0.03.vnnlib`` (its box), the ACAS Xu network 1_1 over the input boxes of
+properties 1 and 3, and oval21 ``cifar_base_kw`` over the Linf ball of 2/255 (pixel scale) around the center of
+its first VNN-LIB box (the ONNX graph importer when it is there, else the same architecture with random
+weights, as the output says): time, mean width per layer and unstable count for interval, crown, alpha-crown,
+lp and the pipeline. Networks and properties come from ``../shared/data/vnncomp``.
 
 Networks: the shipped ``models/fashion-mnist/nominal.onnx`` (784-8-8-8-10) when present; the
 784-256-256-10 network (and the small one when the shipped file is missing) is trained for
@@ -112,6 +120,146 @@ def timed(fn, repeat: int) -> tuple[object, float, float]:
     return result, statistics.median(wall), statistics.median(cpu)
 
 
+VNNCOMP = ROOT.parent / "shared" / "data" / "vnncomp"
+
+
+def vnnlib_box(path: Path, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input box of the first disjunct of a VNN-LIB property (nnblocks.spec.read_vnnlib)."""
+    from nnblocks import read_vnnlib
+
+    spec = read_vnnlib(path, n_inputs=n_in)
+    return np.asarray(spec.disjuncts[0].lower, dtype=np.float64), np.asarray(spec.disjuncts[0].upper, dtype=np.float64)
+
+
+def cifar_graph(seed: int = 0):
+    """cifar_base_kw: conv(3->8, 4x4, stride 2, pad 1) - ReLU - conv(8->16, 4x4, 2, 1) - ReLU - fc 1024->100 - ReLU -
+    fc 100->10. The ONNX file through the graph importer when it is available, else random He weights."""
+    from nnblocks.graph import Elementwise, Graph, Linear, Node
+
+    path = VNNCOMP / "oval21" / "onnx" / "cifar_base_kw.onnx"
+    try:
+        from nnblocks.io.onnx_graph import graph_from_onnx
+
+        return graph_from_onnx(path), f"{path.name} via nnblocks.io.onnx_graph"
+    except (ImportError, OSError) as exc:
+        reason = type(exc).__name__
+    from nnblocks.graph.lower import conv
+
+    rng = np.random.default_rng(seed)
+    nodes, shape = [], (3, 32, 32)
+    for c_in, c_out in ((3, 8), (8, 16)):
+        w = rng.normal(size=(c_out, c_in, 4, 4)) * np.sqrt(2.0 / (c_in * 16))
+        op, shape = conv(shape, w, np.zeros(c_out), strides=(2, 2), pads=(1, 1, 1, 1))
+        nodes.append(Node(op, (len(nodes),), tuple(shape)))
+        nodes.append(Node(Elementwise(ReLU(), op.out_size), (len(nodes),), tuple(shape)))
+    for n_in, n_out, act in ((1024, 100, True), (100, 10, False)):
+        nodes.append(Node(Linear([rng.normal(size=(n_out, n_in)) * np.sqrt(2.0 / n_in)]), (len(nodes),), (n_out,)))
+        if act:
+            nodes.append(Node(Elementwise(ReLU(), n_out), (len(nodes),), (n_out,)))
+    return Graph((3, 32, 32), nodes), f"same architecture, random He weights (importer not available: {reason})"
+
+
+def scaling_instances() -> list[tuple[str, str, object, InputDomain, str]]:
+    """(network, domain, Network or Graph, domain, source) for the VNN-COMP part; missing files are skipped."""
+    from nnblocks import from_onnx
+
+    out = []
+    mnist = VNNCOMP / "mnistfc" / "onnx" / "mnist-net_256x2.onnx"
+    if mnist.exists():
+        lo, hi = vnnlib_box(VNNCOMP / "mnistfc" / "vnnlib" / "prop_0_0.03.vnnlib", 784)
+        out.append(("mnist-net_256x2", "Linf 0.03 (prop_0)", from_onnx(mnist), InputDomain.box(lo, hi), mnist.name))
+    acas = VNNCOMP / "acasxu" / "onnx" / "ACASXU_run2a_1_1_batch_2000.onnx"
+    if acas.exists():
+        net = from_onnx(acas)
+        for prop in (1, 3):
+            lo, hi = vnnlib_box(VNNCOMP / "acasxu" / "vnnlib" / f"prop_{prop}.vnnlib", 5)
+            out.append(("ACAS Xu 1_1", f"prop {prop} box", net, InputDomain.box(lo, hi), acas.name))
+    vnn = sorted((VNNCOMP / "oval21" / "vnnlib").glob("cifar_base_kw-*.vnnlib"))
+    if vnn:
+        g, src = cifar_graph()
+        lo, hi = vnnlib_box(vnn[0], 3072)
+        eps_file = float(vnn[0].stem.split("eps")[-1])
+        center, half = (lo + hi) / 2, (hi - lo) / 2 * (2 / 255) / eps_file  # 2/255 in pixels, normalised
+        out.append(("cifar_base_kw", "Linf 2/255", g, InputDomain.box(center - half, center + half), src))
+    return out
+
+
+def graph_summary(graph, tensors) -> list[dict]:
+    """Per activation input tensor (then the output): n, unstable ReLUs, mean width (box 0)."""
+    from nnblocks.bounds.output import tracked_tensors
+
+    rows = []
+    consumers = graph.consumers()
+    for k, t in enumerate(tracked_tensors(graph), start=1):
+        lo, hi = tensors[t][0][0], tensors[t][1][0]
+        acts = [graph.nodes[j].op for j in consumers[t] if hasattr(graph.nodes[j].op, "activation")]
+        unstable = int(np.count_nonzero((lo < 0) & (hi > 0))) if acts else 0
+        rows.append({"layer": k, "n": int(lo.size), "unstable": unstable, "mean_width": float(np.mean(hi - lo))})
+    return rows
+
+
+def scaling_records(lp_time_limit: float | None, pipeline_time_limit: float, cifar_lp: bool, repeat: int) -> list:
+    """Interval, crown, alpha-crown, lp and the pipeline on the VNN-COMP instances."""
+    from nnblocks.bounds import Pipeline
+    from nnblocks.bounds.alpha import alpha_crown
+    from nnblocks.bounds.crown import BallDomain, crown
+
+    records = []
+    warm = random_network([5, 8, 3], 0)  # torch's first optimiser step and imports are not timed
+    compute_bounds(warm, (-np.ones(5), np.ones(5)), method="alpha-crown")
+    for net_name, dom_name, net, dom, src in scaling_instances():
+        console.print(f"{net_name}: {src}")
+        if isinstance(net, Network):
+            runs = [("interval", lambda net=net, dom=dom: compute_bounds(net, dom), repeat),
+                    ("crown", lambda net=net, dom=dom: compute_bounds(net, dom, method="crown"), max(3, repeat // 4)),
+                    ("alpha-crown", lambda net=net, dom=dom: compute_bounds(net, dom, method="alpha-crown"), 1),
+                    ("lp", lambda net=net, dom=dom: compute_bounds(net, dom, method="lp", time_limit=lp_time_limit), 1),
+                    ("pipeline", lambda net=net, dom=dom: compute_bounds(
+                        net, dom, method=Pipeline(time_limit=pipeline_time_limit)), 1)]
+            for method, fn, rep in runs:
+                nb, seconds, cpu = timed(fn, rep)
+                for row in nb.summary():
+                    records.append({"network": net_name, "domain": dom_name, "method": method, "time_s": seconds,
+                                    "cpu_s": cpu, "complete": nb.complete, "n_lps": nb.n_lps, "source": src,
+                                    "n": row["n"], "layer": row["layer"], "unstable": row["unstable"],
+                                    "mean_width": row["mean_width"]})
+                console.print(f"  {dom_name}, {method}: {seconds:.3f} s", highlight=False)
+            continue
+        bd = BallDomain(dom.lower[None], dom.upper[None])
+        runs = [("interval", lambda g=net, bd=bd: g.interval_bounds(bd.lower, bd.upper), repeat),
+                ("crown", lambda g=net, bd=bd: crown(g, bd).tensors, 3),
+                ("alpha-crown", lambda g=net, bd=bd: alpha_crown(g, bd, time_limit=pipeline_time_limit).tensors, 1)]
+        if cifar_lp:
+            console.print("  lp on a graph is not available (LP tightening takes a Network)")
+        for method, fn, rep in runs:
+            tensors, seconds, cpu = timed(fn, rep)
+            for row in graph_summary(net, tensors):
+                records.append({"network": net_name, "domain": dom_name, "method": method, "time_s": seconds,
+                                "cpu_s": cpu, "complete": True, "n_lps": 0, "source": src, **row})
+            console.print(f"  {dom_name}, {method}: {seconds:.3f} s", highlight=False)
+    return records
+
+
+def print_scaling(records: list) -> None:
+    table = Table(title="Bounds that scale: interval, CROWN, alpha-CROWN, LP, pipeline (one core)")
+    for col in ("network", "domain", "method", "wall", "cpu", "LPs", "unstable", "mean width per layer"):
+        table.add_column(col, justify="left" if col in ("network", "domain", "method") else "right")
+    groups: dict = {}
+    for r in records:
+        groups.setdefault((r["network"], r["domain"], r["method"]), []).append(r)
+    last = None
+    for (net, dom, method), rows in groups.items():
+        if last is not None and (net, dom) != last:
+            table.add_section()
+        t, c = (f"{v * 1e3:.1f} ms" if v < 1 else f"{v:.2f} s" for v in (rows[0]["time_s"], rows[0]["cpu_s"]))
+        if not rows[0]["complete"]:
+            t += " (time limit)"
+        table.add_row(net, dom, method, t, c, str(rows[0]["n_lps"]), str(sum(r["unstable"] for r in rows)),
+                      " / ".join(f"{r['mean_width']:.4g}" for r in rows))
+        last = (net, dom)
+    console.print(table)
+
+
 def main(
     json_path: Annotated[Path | None, typer.Option("--json", help="write the records as JSON here")] = None,
     skip_lp_large: Annotated[bool, typer.Option(help="skip LP bounds of the 784-256-256-10 network")] = False,
@@ -119,7 +267,23 @@ def main(
     epochs: Annotated[int, typer.Option(help="training epochs for networks trained here")] = 1,
     data: Annotated[Path, typer.Option(help="folder with the Fashion-MNIST IDX files")] = DEFAULT_DATA,
     repeat: Annotated[int, typer.Option(help="interval bounds: median of this many runs")] = 20,
+    fashion_part: Annotated[bool, typer.Option("--fashion/--no-fashion", help="the Fashion-MNIST part")] = True,
+    scaling: Annotated[bool, typer.Option("--scaling/--no-scaling", help="the VNN-COMP part")] = True,
+    pipeline_time_limit: Annotated[float, typer.Option(help="time budget (s) of the pipeline")] = 60.0,
+    cifar_lp: Annotated[bool, typer.Option(help="also LP on cifar_base_kw")] = False,
 ) -> None:
+    import os
+
+    if os.environ.get("OMP_NUM_THREADS") != "1":
+        console.print("note: set OMP_NUM_THREADS=1 for one-core timings")
+    scaling_rows = scaling_records(lp_time_limit, pipeline_time_limit, cifar_lp, repeat) if scaling else []
+    if scaling_rows:
+        print_scaling(scaling_rows)
+    if not fashion_part:
+        if json_path is not None:
+            json_path.write_text(json.dumps({"scaling": scaling_rows}, indent=1))
+            console.print(f"records written to {json_path}")
+        return
     fashion = load_fashion(data)
     nets: dict[str, tuple[Network, str]] = {}
     shipped = ROOT / "models" / "fashion-mnist" / "nominal.onnx"
@@ -222,7 +386,7 @@ def main(
         for r in records:
             r["network_source"] = nets[r["network"]][1]
             r["image"] = image_src if r["domain"].startswith("L1") else None
-        json_path.write_text(json.dumps(records, indent=1))
+        json_path.write_text(json.dumps({"fashion": records, "scaling": scaling_rows}, indent=1))
         console.print(f"records written to {json_path}")
 
 
