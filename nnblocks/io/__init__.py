@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nnblocks.io._common import UnsupportedOperationError
 from nnblocks.io.onnx import from_onnx, to_onnx
-from nnblocks.io.torch import from_torch
+from nnblocks.io.torch_graph import from_torch
 from nnblocks.network import Network
 
 __all__ = [
