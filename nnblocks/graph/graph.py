@@ -183,6 +183,20 @@ class Graph:
             out.append(node.op.interval([out[t][0] for t in node.inputs], [out[t][1] for t in node.inputs]))
         return [(a[0], b[0]) for a, b in out] if single else out
 
+    # -- files ------------------------------------------------------------------------------
+    def save(self, path: Any) -> None:
+        """Write the graph to an ``.npz`` file, exactly (see :mod:`nnblocks.graph.serialize`)."""
+        from nnblocks.graph.serialize import save_graph  # serialize builds Graphs: imported when used
+
+        save_graph(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> Graph:
+        """Read a graph written by :meth:`save` (ValueError naming the file for anything else)."""
+        from nnblocks.graph.serialize import load_graph
+
+        return load_graph(path)
+
     # -- the chain special case -------------------------------------------------------------
     @classmethod
     def from_network(cls, network: Network) -> Graph:
