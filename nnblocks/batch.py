@@ -139,9 +139,19 @@ class _ResultFile:
         self.rows = rows
         self.header: list[str] = []
         for row in rows:
-            self.header += [k for k in row if k not in self.header]
+            self._widen(row)
         self.rewrite(rows)  # drops an unfinished last line; the header in its final order
         self.file = self.path.open("a", encoding="utf-8", newline="")
+
+    def _widen(self, row: dict[str, Any]) -> bool:
+        """Add the row's new columns to the header, before the runner's columns; whether there were any."""
+        new = [k for k in row if k not in self.header]
+        if new:
+            names = [*self.header, *new]
+            first = [k for k in ("key",) if k in names]
+            last = [k for k in _RUNNER_FIELDS if k in names]
+            self.header = first + [k for k in names if k not in first and k not in last] + last
+        return bool(new)
 
     def _text(self, rows: list[dict[str, Any]], header: bool) -> str:
         buf = io.StringIO()
@@ -163,14 +173,11 @@ class _ResultFile:
         os.replace(tmp, self.path)
 
     def append(self, row: dict[str, Any]) -> None:
-        new = [k for k in row if k not in self.header]
-        if new and self.fmt == "csv":
-            self.header += new
+        if self._widen(row) and self.fmt == "csv":
             self.file.close()
             self.rewrite([*self.rows, row])
             self.file = self.path.open("a", encoding="utf-8", newline="")
             return
-        self.header += new
         self.file.write(self._text([row], header=False))
         self.file.flush()
         self.rows.append(row)
@@ -247,8 +254,10 @@ class _Executor:
                 max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
     def close(self, cancel: bool) -> None:
-        if self.executor is not None:
+        if isinstance(self.executor, concurrent.futures.ProcessPoolExecutor):
             self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
+        elif self.executor is not None:  # a Dask client's executor cancels its futures at shutdown without wait
+            self.executor.shutdown(wait=not cancel)
         if self.own_client:
             self.client.close()
 
