@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nnblocks.graph import Graph
+from nnblocks.graph.serialize import is_graph_file
 from nnblocks.io._common import UnsupportedOperationError
-from nnblocks.io.onnx import from_onnx, to_onnx
+from nnblocks.io.onnx import from_onnx
+from nnblocks.io.onnx_graph_export import to_onnx
 from nnblocks.io.torch_graph import from_torch
 from nnblocks.network import Network
 
@@ -26,14 +29,14 @@ __all__ = [
 _SUFFIXES = (".onnx", ".npz")
 
 
-def load_network(path: str | Path) -> Network:
+def load_network(path: str | Path) -> Network | Graph:
     """Read a network from a file, choosing the format by suffix.
 
     Parameters
     ----------
     path:
         An ``.onnx`` model (read with :func:`from_onnx`) or an ``.npz`` file written by
-        :meth:`nnblocks.Network.save`.
+        :meth:`nnblocks.Network.save` or :meth:`nnblocks.graph.Graph.save` (a graph file is read as a Graph).
 
     Raises
     ------
@@ -49,19 +52,21 @@ def load_network(path: str | Path) -> Network:
         raise ValueError(f"cannot read a network from {path.name!r}: supported suffixes are {', '.join(_SUFFIXES)}")
     if not path.exists():
         raise FileNotFoundError(f"no such network file: {path}")
-    return from_onnx(path) if suffix == ".onnx" else Network.load(path)
+    if suffix == ".onnx":
+        return from_onnx(path)
+    return Graph.load(path) if is_graph_file(path) else Network.load(path)
 
 
-def save_network(network: Network, path: str | Path) -> None:
+def save_network(network: Network | Graph, path: str | Path) -> None:
     """Write a network to a file, choosing the format by suffix.
 
     Parameters
     ----------
     network:
-        The network to write.
+        The network or graph to write.
     path:
         ``.onnx`` (written by :func:`to_onnx` in float32, the format other tools expect) or ``.npz``
-        (exact float64, :meth:`nnblocks.Network.save`).
+        (exact float64, :meth:`nnblocks.Network.save` or :meth:`nnblocks.graph.Graph.save`).
 
     Raises
     ------
