@@ -724,20 +724,31 @@ def _trace(module: Any) -> Any:
     import torch.fx as fx
 
     class _Tracer(fx.Tracer):
+        failed_at: tuple[str, str] | None = None  # (qualified name, class) of the innermost failing module
+
         def is_leaf_module(self, m: Any, module_qualified_name: str) -> bool:
             return _is_torch_leaf(m)
 
-    kind = type(module).__name__
+        def call_module(self, m: Any, forward: Any, args: Any, kwargs: Any) -> Any:
+            try:
+                return super().call_module(m, forward, args, kwargs)
+            except Exception:
+                if self.failed_at is None:
+                    self.failed_at = (self.path_of_module(m), type(m).__name__)
+                raise
+
+    tracer = _Tracer()
     try:
-        graph = _Tracer().trace(module)
+        graph = tracer.trace(module)
     except Exception as exc:  # torch.fx raises TraceError, TypeError, NotImplementedError, ... by construct
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where, kind = tracer.failed_at or ("", type(module).__name__)
         raise UnsupportedOperationError(
-            f"the forward of {kind} ('<root>') cannot be traced by torch.fx.symbolic_trace ({type(exc).__name__}: "
-            f"{first}); write it without data-dependent control flow, or export it to ONNX and read it with "
-            f"from_onnx",
+            f"the forward of {kind} ({where or '<root>'!r}) cannot be traced by torch.fx.symbolic_trace "
+            f"({type(exc).__name__}: {first}); write it without data-dependent control flow, or export it to ONNX "
+            f"and read it with from_onnx",
             op_type=kind,
-            node="",
+            node=where,
         ) from exc
     return fx.GraphModule(module, graph)
 
