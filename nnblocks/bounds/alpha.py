@@ -16,6 +16,7 @@ CROWN's bounds, so alpha-CROWN is never looser than CROWN and sound whatever the
 from __future__ import annotations
 
 import time as _time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -59,9 +60,11 @@ class _AlphaCrown(_Crown):
             W = self.graph.nodes[k].op.weights[i]
             if sp.issparse(W):
                 WT = sp.csr_array(W.T)
-                self._weights[key] = torch.sparse_csr_tensor(
-                    torch.from_numpy(WT.indptr.astype(np.int64)), torch.from_numpy(WT.indices.astype(np.int64)),
-                    torch.from_numpy(WT.data.astype(np.float64)), size=WT.shape, dtype=torch.float64)
+                with warnings.catch_warnings():  # torch's notes that sparse CSR is in beta
+                    warnings.simplefilter("ignore", UserWarning)
+                    self._weights[key] = torch.sparse_csr_tensor(
+                        torch.from_numpy(WT.indptr.astype(np.int64)), torch.from_numpy(WT.indices.astype(np.int64)),
+                        torch.from_numpy(WT.data.astype(np.float64)), size=WT.shape, dtype=torch.float64)
             else:
                 self._weights[key] = torch.from_numpy(np.array(W, dtype=np.float64))
         return self._weights[key]
