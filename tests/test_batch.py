@@ -227,5 +227,8 @@ def test_a_local_dask_cluster_gives_the_serial_rows(tmp_path):
         second = run_batch(range(6), square_or_fail, out, dask=client, progress=False)  # resumes on the cluster
         assert second.ran == 2 and second.skipped == 4
         assert not client.status == "closed"  # a client passed in is the caller's to close
+        by_address = run_batch(range(6), square_or_fail, tmp_path / "address.jsonl", dask=cl.scheduler_address,
+                               progress=False)  # a client of its own, closed at the end
+        assert _plain(by_address.rows) == _plain(serial.rows)
     assert sorted(_keys(out)) == [str(t) for t in range(6)]
     assert _plain(read_rows(out)) == _plain(serial.rows)
