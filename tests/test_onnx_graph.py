@@ -287,6 +287,8 @@ def test_conv1d_convtranspose_batchnorm_pools():
         ("AveragePool", {"kernel_shape": [2, 3], "pads": [1, 1, 0, 1], "count_include_pad": 0}),
         ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": 1}),
         ("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1}),
+        ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": 1,
+                         "ceil_mode": 1}),
         ("GlobalAveragePool", {}),
         ("GlobalMaxPool", {}),
     ]:
