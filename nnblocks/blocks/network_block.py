@@ -165,26 +165,32 @@ class NetworkBlockData(BlockData):
         self._encode(_plan(network, inputs, input_bounds, formulation, bounds, ball, pattern, outputs))
         return self
 
+    def _setup(self, plan) -> list:
+        """The input variables (the caller's, or ``input[i]`` in the plan's box) and the build's records."""
+        n0 = plan.network.n_inputs
+        if plan.inputs is None:
+            self.input = pyo.Var(range(n0), bounds=bounds_dict(range(n0), plan.lower, plan.upper))
+            in_vars = [self.input[i] for i in range(n0)]
+        else:
+            in_vars = list(plan.inputs)
+        self._network = plan.network
+        self._formulation = plan.formulation.name
+        self._form = plan.formulation
+        self._input_vars = in_vars
+        self._bounds = plan.bounds
+        return in_vars
+
     def _encode(self, plan: _Plan) -> None:
         """Add the components of a checked build (see :func:`_plan`)."""
         if isinstance(plan, graph_encoding.GraphPlan):
             self._encode_graph(plan)
             return
-        network, form, nb, pattern_arr = plan.network, plan.formulation, plan.bounds, plan.pattern
+        network, form, pattern_arr = plan.network, plan.formulation, plan.pattern
         n0 = network.n_inputs
         with PauseGC():
-            if plan.inputs is None:
-                self.input = pyo.Var(range(n0), bounds=bounds_dict(range(n0), plan.lower, plan.upper))
-                in_vars = [self.input[i] for i in range(n0)]
-            else:
-                in_vars = list(plan.inputs)
-            self._network = network
-            self._formulation = form.name
-            self._form = form
+            in_vars = self._setup(plan)
             if form.builds_pattern:
                 self._pattern = pattern_arr
-            self._input_vars = in_vars
-            self._bounds = nb
             self.layer = pyo.Block(range(1, len(network) + 1))
             prev = Previous(np.array(in_vars + [None], dtype=object)[:-1], np.full(n0, np.nan))
             for k, layer in enumerate(network.layers, start=1):
@@ -209,19 +215,9 @@ class NetworkBlockData(BlockData):
 
     def _encode_graph(self, plan: graph_encoding.GraphPlan) -> None:
         """Add the components of a checked build of a Graph."""
-        graph, form = plan.network, plan.formulation
-        n0 = graph.n_inputs
+        form = plan.formulation
         with PauseGC():
-            if plan.inputs is None:
-                self.input = pyo.Var(range(n0), bounds=bounds_dict(range(n0), plan.lower, plan.upper))
-                in_vars = [self.input[i] for i in range(n0)]
-            else:
-                in_vars = list(plan.inputs)
-            self._network = graph
-            self._formulation = form.name
-            self._form = form
-            self._input_vars = in_vars
-            self._bounds = plan.bounds
+            in_vars = self._setup(plan)
             self._graph = graph_encoding.GraphEncoding(self, plan, in_vars)
             if plan.outputs is not None:
                 add_constraints(
