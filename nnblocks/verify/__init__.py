@@ -69,6 +69,9 @@ class _Run:
         self.stats: list[StageStats] = []
         self.errors: list[str] = []
 
+    def stage_stats(self, stage: str) -> StageStats | None:
+        return next((s for s in self.stats if s.stage == stage), None)
+
     def left(self) -> float:
         return self.deadline - time.perf_counter()
 
@@ -178,8 +181,9 @@ def _falsify_budget(run: _Run, chosen: tuple[str, ...], low_dim: bool) -> float:
     left = run.left()
     if len(chosen) == 1:
         return left
-    share = 0.02 if low_dim and "branch" in chosen else 0.1
-    return max(0.05, min(share * left, 0.3 if low_dim and "branch" in chosen else 5.0))
+    if low_dim and "branch" in chosen:
+        return max(0.05, min(0.02 * left, 0.3))
+    return max(0.05, min(0.03 * left, 1.5))
 
 
 def _run_falsify(run: _Run, st: StageStats, chosen, low_dim, solver, bounds, milp_mode) -> VerifyResult | None:
@@ -225,7 +229,8 @@ def _run_branch(run: _Run, st: StageStats, chosen, low_dim, solver, bounds, milp
         # each group gets an equal part of what is left of the stage's time
         deadline = time.perf_counter() + (stop - time.perf_counter()) / (len(groups) - g)
         search = split_inputs if low_dim else split_relus
-        outcome, cx, counts = search(run.network, run.spec, group, deadline, method=bounds)
+        extra = {"rng": run.rng} if low_dim else {}
+        outcome, cx, counts = search(run.network, run.spec, group, deadline, method=bounds, **extra)
         for key, value in counts.items():
             st.counts[key] = st.counts.get(key, 0) + value if not isinstance(value, str) else value
         if outcome == "sat":
@@ -235,6 +240,22 @@ def _run_branch(run: _Run, st: StageStats, chosen, low_dim, solver, bounds, milp
             run.close(group.members)
         else:
             timed_out = True
+    if timed_out and run.open and "falsify" in chosen and run.left() > 0:
+        # a long search failed: falsify again, longer than the first (short) round, before the MILP
+        from nnblocks.verify.falsify import falsify
+
+        cx, counts = falsify(run.network, run.spec, run.open, min(0.25 * run.left(), 5.0), run.rng,
+                             samples=400_000)
+        fst = run.stage_stats("falsify")
+        if fst is not None:
+            for key, value in counts.items():
+                fst.counts[key] = fst.counts.get(key, 0) + value
+            fst.counts["rounds"] = 2
+        if cx is not None:
+            if fst is not None:
+                fst.outcome = "sat"
+            st.outcome = "timeout"
+            return run.sat(cx, "falsify", "found by the second falsification round, after the branch stage")
     st.outcome = "unsat" if not run.open else ("timeout" if timed_out else "open")
     return run.unsat("branch") if not run.open else None
 

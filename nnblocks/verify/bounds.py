@@ -32,6 +32,7 @@ class InputGroup:
         self.members = list(members)
         first = spec.disjuncts[members[0]]
         self.disjunct = first
+        self.disjunct_list = [spec.disjuncts[k] for k in members]
         self.lower = np.asarray(first.lower, dtype=np.float64)
         self.upper = np.asarray(first.upper, dtype=np.float64)
         self.C, self.d, self.owner = refuter_rows([spec.disjuncts[k] for k in members])

@@ -24,7 +24,7 @@ import numpy as np
 
 from nnblocks.network import Network
 from nnblocks.verify.bounds import InputGroup
-from nnblocks.verify.falsify import Counterexample, InputSet, backward, forward_slopes
+from nnblocks.verify.falsify import Counterexample, InputSet, backward, descend, forward_slopes
 
 __all__ = ["split_inputs", "split_relus"]
 
@@ -58,6 +58,31 @@ def _check_centres(network: Network, spec: Any, group: InputGroup, S: InputSet, 
     return None, slopes, Y
 
 
+ATTACK_EVERY = 1
+"""Every this many bound calls, a gradient descent starts from the open boxes' most violating centres and from
+random points (a few thousand forward and backward passes: little next to a bound call)."""
+
+
+def _attack(network: Network, spec: Any, group: InputGroup, S: InputSet, centres: np.ndarray, Y: np.ndarray,
+            rng: np.random.Generator, open_: np.ndarray, deadline: float, counts: dict[str, Any], starts: int = 32,
+            steps: int = 60, samples: int = 4096) -> Counterexample | None:
+    """Projected gradient descent (over the whole input set) from the centres of the open boxes whose centre comes
+    closest to the unsafe set and from the best of ``samples`` fresh random points of the set, for the disjunct
+    open in the most boxes."""
+    j = int(np.argmax(open_.sum(axis=0)))
+    own = group.owner == j
+    v = np.where(open_[:, j], (Y @ group.C[own].T - group.d[own]).max(axis=1), np.inf)
+    pick = np.argsort(v)[:starts]
+    pick = pick[np.isfinite(v[pick])]
+    fresh = S.uniform(samples, rng)
+    u = (forward_slopes(network, fresh, slopes=False)[0] @ group.C[own].T - group.d[own]).max(axis=1)
+    X = np.concatenate([centres[pick], fresh[np.argsort(u)[:starts]]])
+    stats = {"pgd_runs": 0, "pgd_steps": 0}
+    cx = descend(network, spec, S, group.disjunct_list[j], X, steps, deadline, stats, group.members)
+    counts["pgd_runs"] = counts.get("pgd_runs", 0) + stats["pgd_runs"]
+    return cx
+
+
 def _split_dims(network: Network, group: InputGroup, slopes: list[np.ndarray], lower: np.ndarray,
                 open_: np.ndarray, width: np.ndarray) -> np.ndarray:
     """Per box the dimension to halve: argmax of |gradient| x width, the gradient of each open disjunct's refuting
@@ -87,6 +112,7 @@ def split_inputs(
     method: str = "crown",
     batch: int = 1024,
     max_boxes: int = 2_000_000,
+    rng: np.random.Generator | int | None = 0,
 ) -> tuple[str, Counterexample | None, dict[str, Any]]:
     """Input-splitting branch and bound of one input group until ``deadline`` (``time.perf_counter`` seconds).
 
@@ -95,6 +121,7 @@ def split_inputs(
     """
     from nnblocks.bounds import output_bounds
 
+    rng = np.random.default_rng(rng)
     S = InputSet(group.disjunct)
     m = len(group.members)
     stack: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = [
@@ -135,7 +162,9 @@ def split_inputs(
         lo, hi, open_, depth, lower = lo[keep], hi[keep], open_[keep], depth[keep], lower[keep]
         centres = S.project(0.5 * (lo + hi))
         counts["centres"] += centres.shape[0]
-        cx, slopes, _ = _check_centres(network, spec, group, S, centres, open_)
+        cx, slopes, Y = _check_centres(network, spec, group, S, centres, open_)
+        if cx is None and (counts["bound_calls"] - 1) % ATTACK_EVERY == 0:
+            cx = _attack(network, spec, group, S, centres, Y, rng, open_, deadline, counts)
         if cx is not None:
             return "sat", cx, counts
         width = hi - lo
