@@ -375,3 +375,23 @@ def test_nonlinear_products_batch_reshapes_and_unknown_functions_are_refused():
         from_torch(nn.Sequential(nn.MaxPool2d(2, return_indices=True)), input_shape=(1, 4, 4))
     with pytest.raises(ValueError, match="input_shape"):
         from_torch(nn.Sequential(nn.ReLU()), input_shape=(0, 3))
+
+
+@pytest.mark.parametrize(
+    "module, shape",
+    [
+        (nn.ConvTranspose2d(2, 4, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=1), (2, 4, 5)),
+        (nn.ConvTranspose1d(3, 2, 2, stride=3, padding=0, dilation=2), (3, 6)),
+        (nn.Conv2d(2, 3, (2, 3), stride=(2, 1), padding=(1, 0), dilation=(1, 2)), (2, 6, 7)),
+        (nn.Sequential(nn.ZeroPad2d((1, 0, 2, 1)), nn.ConstantPad1d(1, 0.5)), (1, 3, 3)),
+        (nn.Sequential(nn.AdaptiveAvgPool1d(3), nn.Unflatten(1, (1, 2)), nn.Flatten(2)), (2, 7)),
+        (nn.Sequential(nn.MaxPool2d((2, 3), stride=(1, 2), padding=(1, 1), ceil_mode=True)), (2, 5, 6)),
+        (nn.Sequential(nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=True)), (1, 6, 6)),
+        (nn.Conv2d(1, 2, 3), (1, 4, 4)),  # a single module as the root
+    ],
+)
+def test_single_modules_equal_torch(module, shape):
+    torch.manual_seed(4)
+    for p in module.parameters():
+        torch.nn.init.normal_(p)
+    assert isinstance(assert_equal_to_torch(module, shape), Graph)
