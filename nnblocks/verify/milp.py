@@ -181,7 +181,12 @@ def milp_stage(
     for group in input_groups(spec, todo):
         jobs += [group.members] if mode == "one" and len(group.members) > 1 else [[k] for k in group.members]
     cache: dict[bytes, NetworkBounds] = {}
-    for j, members in enumerate(jobs):
+    # each MILP gets an equal part of what is left; those stopped by their part get a second turn with all the time
+    # the others did not use
+    retry: list[list[int]] = []
+    turns = [(j, members, len(jobs) - j) for j, members in enumerate(jobs)]
+    while turns:
+        j, members, share = turns.pop(0)
         left = deadline - time.perf_counter()
         if left <= 0:
             break
@@ -194,9 +199,7 @@ def milp_stage(
                 cache[key] = _block_bounds(network, np.asarray(ds[0].lower), np.asarray(ds[0].upper), None)
         nbounds = cache[key]
         big_m = _output_big_m(nbounds, network, ds) if len(ds) > 1 else None
-        # each remaining MILP gets an equal part of what is left (a later one may use what an earlier one saved)
-        budget = left / (len(jobs) - j)
-        ans = solve_disjuncts(network, ds, members, solver, budget, nbounds, big_m)
+        ans = solve_disjuncts(network, ds, members, solver, left / share, nbounds, big_m)
         counts["milps"] += 1
         counts["binaries"] += ans.n_binaries
         counts["solve_time"] += ans.time
@@ -221,4 +224,10 @@ def milp_stage(
             if cx is not None:
                 return "sat", cx, counts
             counts["errors"].append("a MILP solution was not confirmed by the forward pass")
+        elif ans.answer == "open" and share > 1 and not ans.status.startswith("error"):
+            retry.append(members)
+        if not turns and retry:
+            turns = [(j, members, len(retry) - i) for i, members in enumerate(retry)]
+            counts["second_turns"] = len(retry)
+            retry = []
     return "open", None, counts
