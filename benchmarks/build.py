@@ -124,7 +124,7 @@ def oval21_property(path: Path) -> tuple:
     return eps, np.clip(image.ravel(), lo, hi), scale, lo, hi, path.name  # clip: the file's float32 rounding
 
 
-def instances(names: list[str], data: Path) -> list[Instance]:
+def instances(names: list[str], data: Path, cnn: Path = CNN) -> list[Instance]:
     import nnblocks as nb
 
     out = []
@@ -144,9 +144,9 @@ def instances(names: list[str], data: Path) -> list[Instance]:
             out.append(Instance(name, name, nb.from_onnx(path), "oval21", onnx=path,
                                 properties=[oval21_property(f) for f in props]))
         elif name == "cnn":
-            if not CNN.exists():
-                raise SystemExit(f"--networks cnn: {CNN.relative_to(ROOT)} is missing (models/cnn/train_cnn.py)")
-            out.append(Instance(name, name, nb.from_onnx(CNN), "trained", onnx=CNN, x_bar=fashion_image()))
+            if not cnn.exists():
+                raise SystemExit(f"--cnn: {cnn} is missing (models/cnn/train_cnn.py makes it)")
+            out.append(Instance(name, name, nb.from_onnx(cnn), "trained", onnx=cnn, x_bar=fashion_image()))
         else:
             raise SystemExit(f"--networks: unknown network {name!r}; choose from "
                              f"{', '.join([*ARCHITECTURES, *GRAPHS])}")
@@ -498,12 +498,13 @@ def main() -> None:
                          "||x - x_bar||_inf <= r per table; 'none': the pixel box")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
                     help="the VNN-COMP folder (oval21/onnx/cifar_base_kw.onnx, oval21/vnnlib)")
+    ap.add_argument("--cnn", type=Path, default=CNN, help="the ONNX file of the cnn rows (default: the shipped one)")
     ap.add_argument("--json", type=Path, default=None, help="write one record per network and tool")
     args = ap.parse_args()
     tools = args.tools.split(",")
     console = Console(width=160)
     radii = [_radius(r) for r in args.radii.split(",") if r.strip()]
-    insts = instances([n.strip() for n in args.networks.split(",") if n.strip()], args.data)
+    insts = instances([n.strip() for n in args.networks.split(",") if n.strip()], args.data, args.cnn)
     # warm-up: imports and first-use costs are not part of a build
     warm = he_network([4, 3, 2])
     for tool in tools:
