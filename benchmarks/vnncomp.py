@@ -76,6 +76,10 @@ def run_instance(onnx: Path, vnnlib: Path, timeout: float, solver: str | None) -
         row.update(answer=f"refused: {type(exc).__name__}: {exc}"[:200], time=time.perf_counter() - start,
                    stage=None, stages={})
         return row
+    if not isinstance(network, nb.Network):  # a graph of operations (convolutions, ...): not for verify yet
+        row.update(answer=f"refused: nnblocks.verify takes dense networks; the importer gave a {type(network).__name__}",
+                   time=time.perf_counter() - start, stage=None, stages={})
+        return row
     try:
         result = nb.verify(network, vnnlib, time_limit=max(timeout - (time.perf_counter() - start), 0.05),
                            solver=solver)
