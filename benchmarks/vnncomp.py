@@ -77,7 +77,8 @@ def run_instance(onnx: Path, vnnlib: Path, timeout: float, solver: str | None) -
                    stage=None, stages={})
         return row
     if not isinstance(network, nb.Network):  # a graph of operations (convolutions, ...): not for verify yet
-        row.update(answer=f"refused: nnblocks.verify takes dense networks; the importer gave a {type(network).__name__}",
+        kind = type(network).__name__
+        row.update(answer=f"refused: nnblocks.verify takes dense networks; the importer gave a {kind}",
                    time=time.perf_counter() - start, stage=None, stages={})
         return row
     try:
