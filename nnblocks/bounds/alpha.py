@@ -42,6 +42,8 @@ def _torch() -> Any:
 class _AlphaCrown(_Crown):
     """The CROWN sweep whose every backward pass is followed by a slope optimisation."""
 
+    packed = False  # the slopes are per (box, row, neuron): the (B, R, n) passes of _Backward
+
     def __init__(self, *args: Any, iterations: int, lr: float, deadline: float | None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.iterations = int(iterations)

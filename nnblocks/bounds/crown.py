@@ -44,6 +44,7 @@ __all__ = ["BallDomain", "CrownResult", "crown", "crown_result", "crown_method",
 
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)
+_CHUNK = int(__import__("os").environ.get("NNB_CHUNK", 2**18))  # entries per (rows, width) block of a packed pass
 
 
 def _gamma(n: float) -> float:
@@ -245,8 +246,130 @@ class _Backward:
         return out
 
 
+class _Packed:
+    """One backward pass over a chain of single-input Linear and Elementwise nodes, the rows packed over the boxes.
+
+    Row r belongs to box ``bidx[r]``; Lambda is a plain (N, size_t) array, so each Linear node is one dense
+    (or sparse) product Lambda W shared by all boxes and the per-box relaxation lines are gathered by ``bidx``.
+    Only the rows that need a bound are carried (e.g. the neurons unstable in their own box), with the same
+    arithmetic and the same rounding charges as :class:`_Backward`, row for row.
+    """
+
+    def __init__(self, engine: _Crown, t: int, Lam: np.ndarray | None, bidx: np.ndarray, slopes: dict | None,
+                 first: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.e = engine
+        self.t = t
+        self.L = Lam  # None: the rows sign_r e_{j_r} given by first = (j, sign), tensor t a Linear node's output
+        self.first = first
+        self.bidx = bidx
+        self.one = engine.dom.B == 1
+        self.slopes = slopes or {}
+        N = bidx.size
+        self.d = np.zeros(N)
+        self.dmag = np.zeros(N)
+        self.err = np.zeros(N)
+        self.n_add = 0
+        self.neg_inf = np.zeros(N, dtype=bool)
+
+    def run(self) -> np.ndarray:
+        """The lower bound of every row over its box's domain, (N,), floating-point sound."""
+        e, b = self.e, self.bidx
+        L = self.L
+        if not b.size:
+            return np.zeros(0)
+        aL = None  # |L| when the step before computed it
+        top = self.t - 1
+        if L is None:  # the rows sign_r e_{j_r} of a Linear node's output: Lambda W is sign_r W[j_r], exactly
+            j, sign = self.first
+            op = e.graph.nodes[top].op
+            W = op.weights[0]
+            M = _mv(_absW(W), e.mags[e.graph.nodes[top].inputs[0]])
+            self.err += _gamma(op.out_size) * M[b, j]
+            if np.any(op.bias):
+                mag = np.abs(op.bias[j])
+                self.d += sign * op.bias[j]
+                self.dmag += mag
+                self.err += _gamma(op.out_size) * mag
+                self.n_add += 1
+            L = sign[:, None] * (W.tocsr()[j].toarray() if sp.issparse(W) else W[j])
+            top -= 1
+        for k in range(top, -1, -1):
+            node = e.graph.nodes[k]
+            op = node.op
+            s = node.inputs[0]
+            if isinstance(op, Linear):
+                W = op.weights[0]
+                n_out = op.out_size
+                aL = np.abs(L) if aL is None else aL
+                M = _mv(_absW(W), e.mags[s])  # |W| |z_s| per box, (B, n_out)
+                self.err += _gamma(n_out) * self._dot(aL, M)
+                if np.any(op.bias):
+                    mag = aL @ np.abs(op.bias)
+                    self.d += L @ op.bias
+                    self.dmag += mag
+                    self.err += _gamma(n_out) * mag
+                    self.n_add += 1
+                L = np.asarray((W.T @ L.T).T) if sp.issparse(W) else L @ W
+                aL = None
+            else:  # Elementwise
+                sL, qL, sU, qU = e.relax[k]
+                if k in self.slopes:
+                    sL, qL = self.slopes[k]
+                # the sign selections of _Backward as sums (one of the two terms is an exact zero): no np.where
+                # over (N, n), which costs ten elementwise products here
+                Lp = np.maximum(L, 0.0)
+                Lm = L - Lp
+                C = Lp * self._g(sL) + Lm * self._g(sU)
+                aL = np.abs(C)
+                self.err += _EPS * self._dot(aL, e.mags[s])
+                fin_L, fin_U = np.isfinite(qL), np.isfinite(qU)
+                if not (fin_L.all() and fin_U.all()):
+                    self.neg_inf |= (self._dot((Lp != 0).astype(np.float64), (~fin_L).astype(np.float64))
+                                     + self._dot((Lm != 0).astype(np.float64), (~fin_U).astype(np.float64))) > 0
+                    qL, qU = np.where(fin_L, qL, 0.0), np.where(fin_U, qU, 0.0)
+                self.d += self._dot(Lp, qL) + self._dot(Lm, qU)
+                m = self._dot(Lp, np.abs(qL)) - self._dot(Lm, np.abs(qU))
+                self.dmag += m
+                self.err += _gamma(op.size) * m
+                self.n_add += 1
+                L = C
+        return self._concretise(L)
+
+    def _g(self, a: np.ndarray) -> np.ndarray:
+        """The per-box array a (B, n) at the rows' boxes: (N, n), or a itself (1, n) for one box."""
+        return a if self.one else a[self.bidx]
+
+    def _dot(self, X: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Row r of X (N, n) times a[bidx[r]] (a of shape (B, n)): (N,)."""
+        return X @ a[0] if self.one else np.einsum("rn,rn->r", X, a[self.bidx])
+
+    def _concretise(self, L0: np.ndarray) -> np.ndarray:
+        e = self.e
+        dom = e.dom
+        n0 = L0.shape[1]
+        lo, hi = e.tensors[0]
+        Lp, Lm = np.maximum(L0, 0.0), np.minimum(L0, 0.0)
+        box = self._dot(Lp, lo) + self._dot(Lm, hi)
+        aL = np.abs(L0)
+        box = box - _gamma(n0) * self._dot(aL, e.mags[0])
+        best = box
+        if dom.center is not None:
+            c = np.broadcast_to(dom.center, lo.shape)
+            mid = self._dot(L0, c)
+            mid_pad = _gamma(n0) * self._dot(aL, np.abs(c))
+            spread = dom.radius * norm_of(L0, dual_norm(dom.norm), axis=1) * (1.0 + _gamma(n0 + 4))
+            best = np.maximum(box, mid - mid_pad - spread)
+        total = best + self.d
+        pad = self.err + _gamma(self.n_add + 2) * (np.abs(best) + self.dmag) + _TINY
+        out = np.nextafter(total - pad, -np.inf)
+        out[self.neg_inf] = -np.inf
+        return out
+
+
 class _Crown:
     """The forward sweep: bounds of every tensor, CROWN for the inputs of the activation nodes."""
+
+    packed = True  # chains use packed backward passes (:class:`_Packed`); False: always :class:`_Backward`
 
     def __init__(self, graph: Graph, dom: BallDomain, relu_split: np.ndarray | None,
                  alphas: dict | None = None, only_unstable: bool = False,
@@ -268,6 +391,11 @@ class _Crown:
         self.element_only = {t for t in need if all(isinstance(graph.nodes[k].op, Elementwise)
                                                     for k in graph.consumers()[t])}
         self.only_unstable = only_unstable
+        # a chain of single-input Linear and Elementwise nodes (a Network's graph): packed backward passes
+        self.chain = all(
+            node.inputs == (k,) and (isinstance(node.op, Elementwise) or (isinstance(node.op, Linear)
+                                                                          and node.op.n_inputs == 1))
+            for k, node in enumerate(graph.nodes))
         self.split = relu_split
         self.split_offset: dict[int, int] = {}
         off = 0
@@ -284,6 +412,23 @@ class _Crown:
     def bound_rows(self, t: int, Lam: np.ndarray, slopes: dict | None = None) -> np.ndarray:
         """Sound lower bounds of the rows Lam (B, R, size_t) of tensor t."""
         return _Backward(self, t, Lam, slopes).run()
+
+    def bound_packed(self, t: int, Lam: np.ndarray, bidx: np.ndarray) -> np.ndarray:
+        """Sound lower bounds of the rows Lam (N, size_t) of tensor t, row r over the domain of box bidx[r]."""
+        # in chunks of rows whose (rows, width) arrays stay in the cache: the pass is memory-bound otherwise
+        width = max([Lam.shape[1], self.graph.n_inputs, *(node.op.out_size if isinstance(node.op, Linear)
+                                                          else node.op.size for node in self.graph.nodes[:t])])
+        step = max(64, _CHUNK // width)
+        return np.concatenate([_Packed(self, t, Lam[i:i + step], bidx[i:i + step], None).run()
+                               for i in range(0, Lam.shape[0], step)] or [np.zeros(0)])
+
+    def bound_units(self, t: int, j: np.ndarray, sign: np.ndarray, bidx: np.ndarray) -> np.ndarray:
+        """:meth:`bound_packed` of the rows sign_r e_{j_r} of tensor t, the output of a Linear node."""
+        width = max([self.graph.n_inputs, *(node.op.out_size if isinstance(node.op, Linear)
+                                            else node.op.size for node in self.graph.nodes[:t])])
+        step = max(64, _CHUNK // width)
+        return np.concatenate([_Packed(self, t, None, bidx[i:i + step], None, (j[i:i + step], sign[i:i + step])).run()
+                               for i in range(0, bidx.size, step)] or [np.zeros(0)])
 
     def _direct(self, node: Any, t: int) -> tuple[np.ndarray, np.ndarray] | None:
         """For a Linear node reading only the input: the bound over box ∩ ball without a backward pass."""
@@ -340,6 +485,9 @@ class _Crown:
             for k in self.graph.consumers()[t]:
                 bp = self.graph.nodes[k].op.activation.breakpoints
                 use |= ((lo[:, :, None] < bp) & (hi[:, :, None] > bp)).any(axis=2)
+        if self.packed and self.chain:
+            return self._tighten_packed(t, lo, hi, use)
+        if self.only_unstable and t in self.element_only:
             rows_idx = np.flatnonzero(use.any(axis=0))
             if not rows_idx.size:
                 return lo, hi
@@ -358,6 +506,30 @@ class _Crown:
         lo, hi = lo.copy(), hi.copy()
         lo[:, rows_idx] = np.where(use, np.maximum(lo[:, rows_idx], rows[:, :r]), lo[:, rows_idx])
         hi[:, rows_idx] = np.where(use, np.minimum(hi[:, rows_idx], -rows[:, r:]), hi[:, rows_idx])
+        return lo, hi
+
+    def _tighten_packed(self, t: int, lo: np.ndarray, hi: np.ndarray, use: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_tighten` with one packed row pair (lower, upper) per box and neuron of ``use`` (B, n)."""
+        bi, j = np.nonzero(use)
+        N = bi.size
+        if not N:
+            return lo, hi
+        self.tensors.append((lo, hi))
+        self.mags.append(_mag(lo, hi))
+        jj, bb = np.concatenate([j, j]), np.concatenate([bi, bi])
+        sign = np.concatenate([np.ones(N), -np.ones(N)])
+        if isinstance(self.graph.nodes[t - 1].op, Linear):
+            rows = self.bound_units(t, jj, sign, bb)
+        else:
+            Lam = np.zeros((2 * N, lo.shape[1]))
+            Lam[np.arange(2 * N), jj] = sign
+            rows = self.bound_packed(t, Lam, bb)
+        self.tensors.pop()
+        self.mags.pop()
+        lo, hi = lo.copy(), hi.copy()
+        lo[bi, j] = np.maximum(lo[bi, j], rows[:N])
+        hi[bi, j] = np.minimum(hi[bi, j], -rows[N:])
         return lo, hi
 
     def _apply_split(self, k: int, node: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -401,6 +573,7 @@ def crown(
     relu_split: np.ndarray | None = None,
     alphas: dict | None = None,
     only_unstable: bool = False,
+    packed: bool = True,
 ) -> CrownResult:
     """CROWN bounds of every tensor of ``graph`` and of C z_out (or z_out itself) over the domains ``dom``.
 
@@ -409,8 +582,13 @@ def crown(
     ``only_unstable``: the tensors read only by activations get a backward pass only for the neurons their
     interval bounds leave unstable in some box (the others keep interval bounds, which already make their
     relaxation exact).
+    ``packed``: on a chain of single-input Linear and Elementwise nodes (a Network's graph), carry only the
+    rows that need a bound, packed over the boxes (one shared product per Linear node); False: the general
+    (B, R, n) pass over the union of the rows of all boxes. Both give the same bounds up to rounding.
     """
-    return crown_result(_Crown(graph, dom, relu_split, alphas, only_unstable), graph, dom, C)
+    eng = _Crown(graph, dom, relu_split, alphas, only_unstable)
+    eng.packed = bool(packed)
+    return crown_result(eng, graph, dom, C)
 
 
 def crown_result(eng: _Crown, graph: Graph, dom: BallDomain, C: np.ndarray | None) -> CrownResult:
@@ -419,9 +597,10 @@ def crown_result(eng: _Crown, graph: Graph, dom: BallDomain, C: np.ndarray | Non
     out = graph.output
     lo, hi = eng.tensors[out]
     n = graph.n_outputs
+    packed = eng.packed and eng.chain
     if C is None:
         if out > 0 and out not in eng.need:
-            rows = eng.bound_rows(out, eng.identity_rows(n))
+            rows = _output_rows(eng, out, np.concatenate([np.eye(n), -np.eye(n)]), packed)
             lo, hi = np.maximum(lo, rows[:, :n]), np.minimum(hi, -rows[:, n:])
             if eng.start is not None:
                 lo, hi = np.maximum(lo, eng.start[out][0]), np.minimum(hi, eng.start[out][1])
@@ -430,14 +609,21 @@ def crown_result(eng: _Crown, graph: Graph, dom: BallDomain, C: np.ndarray | Non
     else:
         ilo, ihi = Linear([C]).interval([lo], [hi])
         m = C.shape[0]
-        Lam = np.broadcast_to(np.concatenate([C, -C])[None], (dom.B, 2 * m, n))
-        rows = eng.bound_rows(out, Lam) if out > 0 else np.full((dom.B, 2 * m), -np.inf)
+        rows = _output_rows(eng, out, np.concatenate([C, -C]), packed) if out > 0 else np.full((dom.B, 2 * m), -np.inf)
         out_lo, out_hi = np.maximum(ilo, rows[:, :m]), np.minimum(ihi, -rows[:, m:])
     inf = eng.infeasible
     if inf.any():
         out_lo = np.where(inf[:, None], np.inf, out_lo)
         out_hi = np.where(inf[:, None], -np.inf, out_hi)
     return CrownResult(eng.tensors, out_lo, out_hi, inf, eng.relax)
+
+
+def _output_rows(eng: _Crown, t: int, rows: np.ndarray, packed: bool) -> np.ndarray:
+    """Lower bounds (B, R) of the rows (R, size_t) of tensor t in every box."""
+    B, R = eng.dom.B, rows.shape[0]
+    if not packed:
+        return eng.bound_rows(t, np.broadcast_to(rows[None], (B, R, rows.shape[1])))
+    return eng.bound_packed(t, np.tile(rows, (B, 1)), np.repeat(np.arange(B), R)).reshape(B, R)
 
 
 def domain_of(dom: Any, n: int) -> BallDomain:

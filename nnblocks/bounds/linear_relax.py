@@ -56,9 +56,16 @@ def _vertices(act: PiecewiseLinear, lo: np.ndarray, hi: np.ndarray):
 
 def _shift_up(s: np.ndarray, q: np.ndarray, Z: np.ndarray, valid: np.ndarray, Fmax: np.ndarray) -> np.ndarray:
     """The intercept q' >= q with s z + q' >= sigma at every valid vertex, with a float64 rounding margin."""
-    line = s[:, None] * Z + q[:, None]
-    viol = np.where(valid, Fmax - line, -np.inf).max(axis=1, initial=-np.inf)
-    scale = np.where(valid, np.abs(Fmax) + np.abs(s[:, None] * Z) + np.abs(q[:, None]), 0.0).max(axis=1, initial=0.0)
+    # column by column (a few vertices, many neurons): reductions along a short axis are slow in numpy
+    viol = np.full(s.shape, -np.inf)
+    scale = np.zeros(s.shape)
+    aq = np.abs(q)
+    for v in range(Z.shape[1]):
+        sz = s * Z[:, v]
+        ok = valid[:, v]
+        f = Fmax[:, v]
+        np.maximum(viol, np.where(ok, f - (sz + q), -np.inf), out=viol)
+        np.maximum(scale, np.where(ok, np.abs(f) + np.abs(sz) + aq, 0.0), out=scale)
     q2 = q + np.maximum(viol, 0.0) + 8 * _EPS * scale + _TINY
     return np.nextafter(q2, np.inf)
 
