@@ -133,8 +133,8 @@ class NetworkBlockData(BlockData):
         ----------
         network:
             The :class:`~nnblocks.network.Network`, or a :class:`~nnblocks.graph.Graph` (encoded by
-            :mod:`nnblocks.blocks.graph_encoding`; ``bounds`` then "interval" or a ``GraphBounds``, ``pattern``
-            a dict {node k: pieces or argmax places}).
+            :mod:`nnblocks.blocks.graph_encoding`; ``bounds`` then a name of ``bounds.graph.GRAPH_METHODS``
+            or a ``GraphBounds``, ``pattern`` a dict {node k: pieces or argmax places}).
         inputs:
             The caller's variables for the network input (an indexed Var, a list of scalar
             variables or an object array of them), used directly. ``None`` creates ``input[i]``.
@@ -147,7 +147,8 @@ class NetworkBlockData(BlockData):
             the indicators relaxed to [0, 1]), or the name of any formulation registered with
             :func:`~nnblocks.blocks.formulations.register_formulation`.
         bounds:
-            ``"interval"`` or ``"lp"`` (computed with :func:`nnblocks.bounds.compute_bounds` over the
+            a method name of ``nnblocks.bounds.METHODS`` (``"interval"``, ``"lp"``, ``"crown"``,
+            ``"alpha-crown"``, ``"pipeline"``; computed with :func:`nnblocks.bounds.compute_bounds` over the
             inputs' bounds intersected with ``ball``) or a precomputed ``NetworkBounds``. Not used by
             the pattern formulation.
         ball:
@@ -565,9 +566,12 @@ def _resolve_graph_bounds(graph, lower, upper, bounds, ball):
 
     if isinstance(bounds, nb_bounds.GraphBounds):
         return bounds
-    if bounds != "interval":
-        raise ValueError(f'bounds of a Graph must be "interval" or a GraphBounds, got {bounds!r}')
-    return nb_bounds.compute_bounds(graph, _domain(lower, upper, ball), method="interval")
+    from nnblocks.bounds.graph import GRAPH_METHODS
+
+    if not isinstance(bounds, str) or bounds not in GRAPH_METHODS:
+        names = ", ".join(f'"{name}"' for name in GRAPH_METHODS)
+        raise ValueError(f"bounds of a Graph must be one of {names} or a GraphBounds, got {bounds!r}")
+    return nb_bounds.compute_bounds(graph, _domain(lower, upper, ball), method=bounds)
 
 
 def _domain(lower, upper, ball):
@@ -593,8 +597,9 @@ def _resolve_bounds(network, lower, upper, bounds, ball):
         ):
             raise ValueError("the given NetworkBounds do not match the network's layer sizes")
         return bounds
-    if bounds not in ("interval", "lp"):
-        raise ValueError(f'bounds must be "interval", "lp" or a NetworkBounds, got {bounds!r}')
+    if not isinstance(bounds, str) or bounds not in nb_bounds.METHODS:
+        names = ", ".join(f'"{name}"' for name in nb_bounds.METHODS)
+        raise ValueError(f"bounds must be one of {names} or a NetworkBounds, got {bounds!r}")
     if ball is not None:
         missing = {"center", "norm", "radius"} - set(ball)
         if missing:
