@@ -397,3 +397,50 @@ def test_packed_pass_on_many_boxes_is_fast_and_equal():
     np.testing.assert_allclose(ob.lower, slow.lower, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(ob.upper, slow.upper, rtol=1e-9, atol=1e-9)
     assert cpu < 1.0, cpu
+
+
+@pytest.mark.parametrize("method", ["crown", "alpha-crown", "pipeline"])
+def test_compute_bounds_of_a_graph_by_every_registered_method(method):
+    """compute_bounds(graph, ..., method) returns GraphBounds inside the interval ones, sound on samples."""
+    if method != "crown":
+        pytest.importorskip("torch")
+    from nnblocks.bounds import GraphBounds
+
+    rng = np.random.default_rng(7)
+    g = random_graph(rng, 3)
+    for kind in ("box", "l2"):
+        dom = random_domain(rng, 3, kind)
+        res = compute_bounds(g, dom, method=method)
+        ref = compute_bounds(g, dom, method="interval")
+        assert isinstance(res, GraphBounds) and res.method == method and len(res) == len(ref)
+        vals = g.values(samples(rng, dom, 3000))
+        for t in range(len(res)):
+            assert np.all(res.lower[t] >= ref.lower[t]) and np.all(res.upper[t] <= ref.upper[t])
+            assert_inside(vals[t], res.lower[t], res.upper[t])
+        assert set(res.nodes) == set(ref.nodes)
+    with pytest.raises(ValueError, match="unknown bounds method"):
+        compute_bounds(g, dom, method="zonotope")
+
+
+@pytest.mark.parametrize("method", ["crown", "alpha-crown", "pipeline"])
+def test_network_block_accepts_every_method_name(method):
+    """NetworkBlock(bounds=name) for every registered name: the encoding's optimum is the network's maximum."""
+    if method != "crown":
+        pytest.importorskip("torch")
+    import pyomo.environ as pyo
+
+    from nnblocks.blocks import NetworkBlock
+
+    rng = np.random.default_rng(2)
+    net = random_network(rng, [2, 6, 6, 1])
+    m = pyo.ConcreteModel()
+    m.nn = NetworkBlock(net, input_bounds=(-np.ones(2), np.ones(2)), bounds=method)
+    assert m.nn.bounds.method == method
+    X = rng.uniform(-1, 1, size=(5000, 2))
+    for k, pre in enumerate(net.pre_activations(X)):
+        assert_inside(pre, m.nn.bounds.layers[k].lower, m.nn.bounds.layers[k].upper)
+    g = Graph.from_network(net)
+    m.g = NetworkBlock(g, input_bounds=(-np.ones(2), np.ones(2)), bounds=method)
+    assert m.g.bounds.method == method
+    with pytest.raises(ValueError, match="bounds must be one of"):
+        NetworkBlock(net, input_bounds=(-np.ones(2), np.ones(2)), bounds="zonotope")

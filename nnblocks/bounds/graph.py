@@ -25,7 +25,8 @@ from nnblocks.bounds.interval import _first_layer_interval, layer_bounds
 from nnblocks.bounds.results import LayerBounds
 from nnblocks.graph import Elementwise, Graph, Linear
 
-__all__ = ["GRAPH_METHODS", "GraphBounds", "graph_interval_bounds", "graph_interval_method"]
+__all__ = ["GRAPH_METHODS", "GraphBounds", "graph_alpha_method", "graph_crown_method", "graph_interval_bounds",
+           "graph_interval_method", "graph_pipeline_method"]
 
 # the first-layer ball rules work on a dense matrix; above this many entries a Linear node on the input keeps
 # only its interval over the ball's box (a memory guard: 3 x 32 x 32 inputs to 8 x 16 x 16 outputs is 6.3e6)
@@ -111,5 +112,65 @@ def graph_interval_method(graph: Graph, domain: InputDomain, *, output_constrain
     return graph_interval_bounds(graph, domain)
 
 
-GRAPH_METHODS = {"interval": graph_interval_method}
+def _graph_bounds(graph: Graph, start: GraphBounds, tensors: list, method: str, t0: float) -> GraphBounds:
+    """GraphBounds of the tensors (lo, hi) of box 0, each intersected with ``start`` (never wider)."""
+    los, his = [], []
+    for t, (lo, hi) in enumerate(tensors):
+        lo = np.maximum(lo[0], start.lower[t])
+        hi = np.maximum(lo, np.minimum(hi[0], start.upper[t]))
+        for a in (lo, hi):
+            a.setflags(write=False)
+        los.append(lo)
+        his.append(hi)
+    nodes = {k: layer_bounds(los[node.inputs[0]], his[node.inputs[0]], node.op.activation)
+             for k, node in enumerate(graph.nodes) if isinstance(node.op, Elementwise)}
+    return GraphBounds(tuple(los), tuple(his), nodes, method, _time.perf_counter() - t0)
+
+
+def _ball_domain(graph: Graph, domain: InputDomain, start: GraphBounds):
+    from nnblocks.bounds.crown import BallDomain
+
+    lo, hi = start.lower[0][None, :], start.upper[0][None, :]
+    if domain.center is None:
+        return BallDomain(lo, hi)
+    return BallDomain(lo, hi, domain.center.reshape(1, -1), domain.norm, float(domain.radius))
+
+
+def graph_crown_method(graph: Graph, domain: InputDomain, *, output_constraints: Any = None,
+                       **_: Any) -> GraphBounds:
+    """``compute_bounds(graph, ..., method="crown")``: CROWN bounds of every tensor inside the interval bounds."""
+    from nnblocks.bounds.crown import crown
+
+    t0 = _time.perf_counter()
+    if output_constraints is not None:
+        raise ValueError("output_constraints are not available for a Graph")
+    start = graph_interval_bounds(graph, domain)
+    res = crown(graph, _ball_domain(graph, domain, start))
+    return _graph_bounds(graph, start, res.tensors, "crown", t0)
+
+
+def graph_alpha_method(graph: Graph, domain: InputDomain, *, output_constraints: Any = None,
+                       time_limit: float | None = None, alpha_iterations: int = 20, **_: Any) -> GraphBounds:
+    """``compute_bounds(graph, ..., method="alpha-crown")``: alpha-CROWN bounds inside CROWN's and the interval's."""
+    from nnblocks.bounds.alpha import alpha_crown
+
+    t0 = _time.perf_counter()
+    if output_constraints is not None:
+        raise ValueError("output_constraints are not available for a Graph")
+    start = graph_interval_bounds(graph, domain)
+    res = alpha_crown(graph, _ball_domain(graph, domain, start), iterations=alpha_iterations, time_limit=time_limit)
+    return _graph_bounds(graph, start, res.tensors, "alpha-crown", t0)
+
+
+def graph_pipeline_method(graph: Graph, domain: InputDomain, *, output_constraints: Any = None,
+                          time_limit: float | None = None, **_: Any) -> GraphBounds:
+    """``compute_bounds(graph, ..., method="pipeline")``: interval, then CROWN, then alpha-CROWN (each inside the
+    previous; LP tightening takes a Network), alpha-CROWN within ``time_limit``."""
+    t0 = _time.perf_counter()
+    res = graph_alpha_method(graph, domain, output_constraints=output_constraints, time_limit=time_limit)
+    return GraphBounds(res.lower, res.upper, res.nodes, "pipeline", _time.perf_counter() - t0)
+
+
+GRAPH_METHODS = {"interval": graph_interval_method, "crown": graph_crown_method, "alpha-crown": graph_alpha_method,
+                 "pipeline": graph_pipeline_method}
 """The bounding methods of a Graph by name (called like the entries of ``compute.METHODS``)."""
