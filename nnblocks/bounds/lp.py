@@ -250,8 +250,14 @@ class _LayerLP:
         h = new_highs()  # silent, banner included
         h.setOptionValue("presolve", "off")  # keeps the basis for warm starts; presolve also slowed IPM 25x here
         if self.A.nnz <= _IPM_NNZ:
-            # dual simplex, warm-started from the previous basis after each change of objective
+            # simplex warm-started from the previous basis after each change of objective; only the objective
+            # changes, so the previous basis stays primal feasible: primal simplex (ACAS Xu 1_1, property 3:
+            # 0.76 s CPU for the 340 LPs against 1.31 s with dual simplex, the same bounds)
             h.setOptionValue("solver", "simplex")
+            from nnblocks.solve import tuning
+
+            for key, value in tuning("highs", "primal_simplex").items():
+                h.setOptionValue(key, value)
         else:
             # large LPs: interior point without crossover was faster than warm-started simplex
             # (784-256-256-10, layer 2: 0.31 s vs 0.53 s per LP); its approximate duals still give
