@@ -320,7 +320,7 @@ class _LayerLP:
             h.run()
             ms = h.getModelStatus()
             if ms == hs.HighsModelStatus.kInfeasible:
-                if self._farkas():
+                if self._farkas() or self._farkas_by_dual_simplex():
                     status = "infeasible"
                 break
             sol = h.getSolution()
@@ -338,6 +338,20 @@ class _LayerLP:
             self._add_cut(d)
         h.changeColCost(int(col), 0.0)
         return best, status
+
+    def _farkas_by_dual_simplex(self) -> bool:
+        """:meth:`_farkas` after a re-solve by dual simplex (primal simplex gives no dual ray)."""
+        from nnblocks.solve import tuning
+
+        primal = tuning("highs", "primal_simplex")
+        if not primal:
+            return False
+        self.h.setOptionValue("simplex_strategy", 1)  # dual simplex, which leaves a dual ray of an infeasible LP
+        self.h.run()
+        proven = self.h.getModelStatus() == self._highspy.HighsModelStatus.kInfeasible and self._farkas()
+        for key, value in primal.items():
+            self.h.setOptionValue(key, value)
+        return proven
 
     def _farkas(self) -> bool:
         """True when HiGHS's dual ray proves infeasibility (checked: its Lagrangian bound of 0 is > 0)."""
