@@ -53,15 +53,17 @@ __all__ = ["SUPPORTED_OPS", "graph_from_onnx"]
 _FOLDABLE = frozenset({
     "Abs", "Add", "Cast", "CastLike", "Ceil", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Expand",
     "Flatten", "Floor", "Gather", "GatherElements", "Greater", "Identity", "Less", "MatMul", "Max", "Min", "Mul",
-    "Neg", "Not", "Range", "Reciprocal", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSum", "Relu", "Reshape",
-    "Shape", "Size", "Slice", "Sqrt", "Squeeze", "Sub", "Tile", "Transpose", "Unsqueeze", "Where", "Gemm",
+    "Neg", "Not", "Range", "Reciprocal", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "Relu",
+    "Reshape", "Shape", "Size", "Slice", "Sqrt", "Squeeze", "Sub", "Sum", "Tile", "Transpose", "Unsqueeze", "Where",
+    "Gemm",
 })
 
 _ELEMENTWISE = ("Relu", "LeakyRelu", "Clip", "HardSigmoid", "Abs", "PRelu")
 SUPPORTED_OPS: tuple[str, ...] = tuple(sorted({
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Conv", "ConvTranspose", "BatchNormalization",
     "AveragePool", "GlobalAveragePool", "MaxPool", "GlobalMaxPool", "Pad", "Flatten", "Reshape", "Transpose",
-    "Squeeze", "Unsqueeze", "Slice", "Concat", "Identity", "Dropout", "Max", "Min", "Shape",
+    "Squeeze", "Unsqueeze", "Slice", "Concat", "Identity", "Dropout", "Max", "Min", "Shape", "Gather", "Sum",
+    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
     f"{PWL_DOMAIN}.PiecewiseLinear", *_ELEMENTWISE,
 } | (_FOLDABLE - {"Constant"})))
 """The ONNX operations :func:`graph_from_onnx` translates (those only in the constant-folding set are
@@ -261,7 +263,103 @@ def graph_from_onnx(model: str | Path | bytes | onnx.ModelProto) -> Graph:
         t = _T(len(nodes), t.shape, t.batch)
     last = nodes[t.tid - 1]
     nodes[t.tid - 1] = Node(last.op, last.inputs, _node_shape(t.ps), last.name)
-    return Graph(_node_shape(input_ps), nodes, t.tid).simplified()
+    nodes, output = _fold_selections(_node_shape(input_ps), nodes, t.tid)
+    return Graph(_node_shape(input_ps), nodes, output).simplified()
+
+
+def _fold_selections(input_shape: tuple[int, ...], nodes: list[Node], output: int) -> tuple[list[Node], int]:
+    """Compose every Linear node with at most one nonzero per row (a selection, diagonal or scaled selection:
+    Gather, Transpose, Slice, Mul by a constant, ...) into its one reader, before
+    :meth:`~nnblocks.graph.Graph.simplified` weighs any other composition.
+
+    Into a Linear reader B this never adds nonzeros (a row of B A has at most the nonzeros of that row of B),
+    so the chain Gather -> Mul -> ReduceSum of a sparse weight becomes that weight, with its nonzeros, whatever
+    precedes it. A WindowMax reader reads an exact selection's inputs directly (its windows re-indexed).
+    """
+    nodes = list(nodes)
+    changed = True
+    while changed:
+        changed = False
+        g = Graph(input_shape, nodes, output)
+        cons = g.consumers()
+        for k, node in enumerate(nodes):
+            t = k + 1
+            if not isinstance(node.op, Linear) or t == output or len(cons[t]) != 1:
+                continue
+            A = sp.hstack([node.op.matrix(i) for i in range(node.op.n_inputs)], format="csr")
+            per_row = np.diff(A.indptr)
+            if per_row.size == 0 or per_row.max() > 1:
+                continue
+            j = cons[t][0]
+            nxt = nodes[j]
+            if isinstance(nxt.op, Linear):
+                merged = _compose_linear(node, nxt, t)
+            elif (isinstance(nxt.op, WindowMax) and np.all(per_row == 1) and np.all(A.data == 1.0)
+                  and not np.any(node.op.bias)):
+                merged = _read_through(node, nxt, t, A, g.sizes)
+            else:
+                continue
+            nodes[j] = merged
+            nodes, output = _drop(nodes, output, k)
+            changed = True
+            break
+    return nodes, output
+
+
+def _compose_linear(first: Node, second: Node, t: int) -> Node:
+    """second(..., first(...), ...) as one Linear node (second reads tensor t, first's output)."""
+    A, B = first.op, second.op
+    Bt = sum((B.matrix(i) for i, s in enumerate(second.inputs) if s == t), sp.csr_array((B.out_size, A.out_size)))
+    inputs: list[int] = []
+    weights: list[sp.csr_array] = []
+    terms = [(s, B.matrix(i)) for i, s in enumerate(second.inputs) if s != t]
+    terms += [(s, Bt @ A.matrix(i)) for i, s in enumerate(first.inputs)]
+    for s, W in terms:
+        if s in inputs:
+            weights[inputs.index(s)] = weights[inputs.index(s)] + W
+        else:
+            inputs.append(s)
+            weights.append(W)
+    return Node(Linear(weights, B.bias + Bt @ A.bias), tuple(inputs), second.shape, second.name or first.name)
+
+
+def _read_through(first: Node, second: Node, t: int, A: sp.csr_array, sizes: tuple[int, ...]) -> Node:
+    """The WindowMax ``second`` reading the inputs of the exact selection ``first`` (tensor t) directly;
+    A is first's weights side by side, one 1 per row."""
+    op = second.op
+    inputs: list[int] = []
+
+    def slot(s: int) -> int:
+        if s not in inputs:
+            inputs.append(s)
+        return inputs.index(s)
+
+    for s in second.inputs:
+        if s != t:
+            slot(s)
+    for s in first.inputs:
+        slot(s)
+    new_off = np.concatenate([[0], np.cumsum([sizes[s] for s in inputs])]).astype(np.int64)
+    a_off = np.concatenate([[0], np.cumsum(first.op.in_sizes)]).astype(np.int64)
+    cols = A.indices.astype(np.int64)  # one per row, in row order
+    q = np.searchsorted(a_off, cols, side="right") - 1
+    through = new_off[[slot(first.inputs[i]) for i in range(len(first.inputs))]][q] + cols - a_off[q]
+    pieces = [through if s == t else new_off[slot(s)] + np.arange(n) for s, n in zip(second.inputs, op.in_sizes)]
+    mapping = np.concatenate(pieces)
+    w = op.windows
+    windows = np.where(w >= 0, mapping[np.maximum(w, 0)], -1)
+    return Node(WindowMax(windows, [sizes[s] for s in inputs]), tuple(inputs), second.shape, second.name)
+
+
+def _drop(nodes: list[Node], output: int, k: int) -> tuple[list[Node], int]:
+    """Remove node k (tensor k + 1, read by nobody any more); later tensors shift down by one."""
+    t = k + 1
+
+    def remap(s: int) -> int:
+        return s - 1 if s > t else s
+
+    out = [Node(n.op, tuple(remap(s) for s in n.inputs), n.shape, n.name) for i, n in enumerate(nodes) if i != k]
+    return out, remap(output)
 
 
 def _shape_of(im: _Importer, node: onnx.NodeProto, x: _T) -> np.ndarray:
@@ -371,6 +469,12 @@ def _translate(im: _Importer, node: onnx.NodeProto) -> None:
         return done(_slice(im, node, x, vals, label))
     if op == "Concat":
         return done(_concat(im, node, args, vals, label))
+    if op == "Sum":
+        return done(_sum(im, node, args, vals, label))
+    if op == "Gather":
+        return done(_gather(im, node, x, vals, label))
+    if op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"):
+        return done(_reduce(im, node, x, label))
     raise _refuse(node)
 
 
@@ -906,3 +1010,106 @@ def _concat(im: _Importer, node: onnx.NodeProto, args: list, vals: list, label: 
     if ref.batch is not None:
         shape.insert(ref.batch, ref.shape[ref.batch])
     return im.emit(Linear(weights, bias), inputs, tuple(shape), ref.batch, label)
+
+
+def _sum(im: _Importer, node: onnx.NodeProto, args: list, vals: list, label: str) -> _T:
+    """Sum of computed tensors and constants (broadcast as ONNX does): a Linear with one selection per
+    distinct computed tensor, the constants in its bias."""
+    comp = [a for a in args if a is not None]
+    consts = [np.asarray(v, dtype=np.float64) for a, v in zip(args, vals) if a is None and v is not None]
+    if len(comp) == 1 and not consts:
+        return comp[0]
+    idx, shape, batch = _broadcast_index(comp, node)
+    try:
+        full = tuple(int(d) for d in np.broadcast_shapes(shape, *(c.shape for c in consts)))
+    except ValueError as exc:
+        raise ValueError(f"Sum {_label(node)!r}: shapes {[t.shape for t in comp] + [c.shape for c in consts]} do "
+                         "not broadcast") from exc
+    if full != shape:
+        raise ValueError(f"Sum {_label(node)!r}: a constant enlarges the computed operands' shape {shape} to {full}")
+    y = _T(0, shape, batch)
+    inputs: list[_T] = []
+    weights: list[sp.csr_array] = []
+    for t, ix in zip(comp, idx):
+        W = _sel(ix, int(np.prod(t.ps)))
+        j = next((m for m, u in enumerate(inputs) if u.tid == t.tid), None)
+        if j is None:
+            inputs.append(t)
+            weights.append(W)
+        else:
+            weights[j] = weights[j] + W
+    bias = sum((im.const_like(c, y, node).ravel() for c in consts), np.zeros(int(np.prod(y.ps))))
+    return im.emit(Linear(weights, bias), inputs, shape, batch, label)
+
+
+# -- gathers and reductions ------------------------------------------------------------------------
+def _gather(im: _Importer, node: onnx.NodeProto, x: _T, vals: list, label: str) -> _T:
+    """Gather with constant indices along an axis other than the batch axis: a selection."""
+    if len(vals) < 2 or vals[1] is None:
+        raise _refuse(node, "the indices must be a constant")
+    ind = np.asarray(vals[1])
+    r = len(x.shape)
+    a = int(_attrs(node).get("axis", 0))
+    if not -r <= a < r:
+        raise ValueError(f"Gather {_label(node)!r}: axis {a} is out of range for a tensor of shape {x.shape}")
+    a %= r
+    if a == x.batch:
+        raise ValueError(f"Gather {_label(node)!r} selects along the batch axis")
+    if not np.issubdtype(ind.dtype, np.integer):
+        raise ValueError(f"Gather {_label(node)!r}: the indices must be integers, got {ind.dtype}")
+    n = x.shape[a]
+    bad = ind[(ind < -n) | (ind >= n)]
+    if bad.size:
+        raise ValueError(f"Gather {_label(node)!r}: index {int(bad.ravel()[0])} is out of range for axis {a} of "
+                         f"size {n} in a tensor of shape {x.shape}")
+    if ind.size == 0:
+        raise ValueError(f"Gather {_label(node)!r}: the indices of shape {ind.shape} select nothing")
+    lin, _ = L.gather(x.ps, ind, x.ps_axis(a))
+    shape = x.shape[:a] + tuple(int(d) for d in ind.shape) + x.shape[a + 1:]
+    batch = x.batch if x.batch is None or x.batch < a else x.batch + ind.ndim - 1
+    return im.emit(lin, [x], shape, batch, label)
+
+
+def _reduce(im: _Importer, node: onnx.NodeProto, x: _T, label: str) -> _T:
+    """ReduceSum/ReduceMean (Linear), ReduceMax (WindowMax) and ReduceMin (-max(-x)) over axes that are not
+    the batch axis (a static batch of one may be reduced: it is one sample)."""
+    op = node.op_type
+    at = _attrs(node)
+    keep = bool(int(at.get("keepdims", 1)))
+    axes = _ints(node, im, 1, "axes")
+    r = len(x.shape)
+    if not axes:
+        if int(at.get("noop_with_empty_axes", 0)):
+            return x
+        axes = list(range(r))
+    bad = [a for a in axes if not -r <= a < r]
+    if bad:
+        raise ValueError(f"{op} {_label(node)!r}: axis {bad[0]} is out of range for a tensor of shape {x.shape}")
+    ax = sorted({a % r for a in axes})
+    batch = x.batch
+    if batch is not None and batch in ax:
+        if not (im.batch_static and x.shape[batch] == 1):
+            raise ValueError(f"{op} {_label(node)!r} reduces over the batch axis of a tensor of shape {x.shape}")
+    if keep:
+        shape = tuple(1 if i in ax else d for i, d in enumerate(x.shape))
+    else:
+        shape = tuple(d for i, d in enumerate(x.shape) if i not in ax)
+        if batch is not None:
+            batch = None if batch in ax else batch - sum(1 for a in ax if a < batch)
+    ps_axes = [x.ps_axis(a) for a in ax if a != x.batch]
+    if not ps_axes:  # only a static batch of one reduced
+        return im.reshaped(x, shape, batch)
+    ps = _node_shape(x.ps)
+    if op == "ReduceSum":
+        opn, _ = L.reduce_sum(ps, ps_axes, keep)
+    elif op == "ReduceMean":
+        opn, _ = L.reduce_mean(ps, ps_axes, keep)
+    elif op == "ReduceMax":
+        opn, _ = L.reduce_max(ps, ps_axes, keep)
+    else:
+        n = int(np.prod(x.ps))
+        neg = im.linear(-sp.eye_array(n, format="csr"), x, None, x.shape, f"{label}/neg")
+        opn, _ = L.reduce_max(ps, ps_axes, keep)
+        m = im.emit(opn, [neg], shape, batch, f"{label}/max")
+        return im.linear(-sp.eye_array(opn.out_size, format="csr"), m, None, shape, label)
+    return im.emit(opn, [x], shape, batch, label)

@@ -1,5 +1,6 @@
-"""Operations that move, select, pad or scale entries: transposes, slices, constant padding, concatenation
-and entry-wise affine maps by broadcast constants, each a sparse Linear map (a selection, or a diagonal).
+"""Operations that move, select, pad or scale entries: transposes, slices, gathers, constant padding,
+concatenation and entry-wise affine maps by broadcast constants, each a sparse Linear map (a selection, or a
+diagonal).
 
 Each is computed on the array of flat indices ``arange(n).reshape(shape)``: applying the operation to it
 with numpy says which input entry every output entry reads.
@@ -16,7 +17,7 @@ import scipy.sparse as sp
 from nnblocks.graph.linear import Linear
 from nnblocks.graph.lower._index import as_shape, selection
 
-__all__ = ["concat", "elementwise_affine", "pad", "slice_", "transpose"]
+__all__ = ["concat", "elementwise_affine", "gather", "pad", "slice_", "transpose"]
 
 
 def _axis(a: int, rank: int, what: str) -> int:
@@ -78,6 +79,27 @@ def pad(in_shape: Any, pads: Any, value: float = 0.0) -> tuple[Linear, tuple[int
     src[dst] = inner[keep]
     bias = np.where(src.ravel() >= 0, 0.0, float(value))
     return selection(src, inner.size, bias), tuple(int(o) for o in out)
+
+
+def gather(in_shape: Any, indices: Any, axis: int = 0) -> tuple[Linear, tuple[int, ...]]:
+    """ONNX ``Gather``: the entries at ``indices`` (an integer array of any shape, negative counted from the
+    end) along ``axis``; the output shape is ``in_shape[:axis] + indices.shape + in_shape[axis + 1:]`` (``()``
+    for a scalar index into a vector). A selection: one 1 per row."""
+    shape = as_shape(in_shape)
+    a = _axis(axis, len(shape), "gather")
+    ind = np.asarray(indices)
+    if ind.size and not np.issubdtype(ind.dtype, np.integer):
+        raise ValueError(f"gather: indices must be integers, got {ind.dtype}")
+    ind = ind.astype(np.int64)
+    n = shape[a]
+    bad = ind[(ind < -n) | (ind >= n)]
+    if bad.size:
+        raise ValueError(f"gather: index {int(bad.ravel()[0])} is out of range for axis {axis} of size {n} "
+                         f"(shape {shape})")
+    if ind.size == 0:
+        raise ValueError(f"gather: the indices {ind.shape} select nothing")
+    idx = np.take(np.arange(int(np.prod(shape))).reshape(shape), np.where(ind < 0, ind + n, ind), axis=a)
+    return selection(idx, int(np.prod(shape))), tuple(int(d) for d in idx.shape)
 
 
 def concat(in_shapes: Sequence[Any], axis: int) -> tuple[Linear, tuple[int, ...]]:
