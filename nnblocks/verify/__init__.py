@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from nnblocks import _validate
+from nnblocks.graph import Graph
 from nnblocks.network import Network
 from nnblocks.verify.result import STAGES, StageStats, VerifyResult, VerifyStatus
 
@@ -21,17 +22,22 @@ INPUT_SPLIT_MAX_DIM = 16
 """Inputs of at most this many dimensions are split by the branch stage; larger ones get ReLU splitting."""
 
 
-def _network(network: Any) -> Network:
-    if isinstance(network, Network):
-        return network
+def _network(network: Any) -> Network | Graph:
+    """A Network, or a Graph that is not a dense chain (a chain Graph is verified as its Network)."""
     if isinstance(network, str | os.PathLike):
         from nnblocks.io import from_onnx
 
-        return from_onnx(network)
-    raise TypeError(f"network must be an nnblocks.Network or a path to an .onnx file, got {type(network).__name__}")
+        network = from_onnx(network)
+    if isinstance(network, Graph):
+        chain = network.to_network()
+        return network if chain is None else chain
+    if isinstance(network, Network):
+        return network
+    raise TypeError("network must be an nnblocks.Network, an nnblocks.graph.Graph or a path to an .onnx file, got "
+                    f"{type(network).__name__}")
 
 
-def _spec(spec: Any, network: Network) -> Any:
+def _spec(spec: Any, network: Network | Graph) -> Any:
     if isinstance(spec, str | os.PathLike):
         from nnblocks.spec import read_vnnlib
 
@@ -59,7 +65,7 @@ def _stages(stages: Any) -> tuple[str, ...]:
 class _Run:
     """The state of one verification: open disjuncts, deadline, statistics."""
 
-    def __init__(self, network: Network, spec: Any, time_limit: float, seed: int) -> None:
+    def __init__(self, network: Network | Graph, spec: Any, time_limit: float, seed: int) -> None:
         self.network, self.spec = network, spec
         self.start = time.perf_counter()
         self.deadline = self.start + time_limit
@@ -96,7 +102,7 @@ class _Run:
 
 
 def verify(
-    network: Network | str | os.PathLike,
+    network: Network | Graph | str | os.PathLike,
     spec: Any,
     time_limit: float = 60.0,
     solver: str | None = None,
@@ -110,8 +116,9 @@ def verify(
     Parameters
     ----------
     network:
-        An nnblocks :class:`~nnblocks.network.Network`, or the path of an ``.onnx`` file (read by
-        :func:`nnblocks.from_onnx`).
+        An nnblocks :class:`~nnblocks.network.Network`, a :class:`~nnblocks.graph.Graph` (convolutions, pooling,
+        residual sums, ...; a Graph that is a dense chain is verified as its Network), or the path of an
+        ``.onnx`` file (read by :func:`nnblocks.from_onnx`).
     spec:
         An :class:`nnblocks.spec.Spec`, or a VNN-LIB file's path or text (read by :func:`nnblocks.spec.read_vnnlib`).
         Its disjuncts are the unsafe cases: the answer is ``sat`` when one of them has a point.
@@ -206,7 +213,7 @@ def _run_bounds(run: _Run, st: StageStats, chosen, low_dim, solver, bounds, milp
     # LP tightening with the output rows as constraints, for conjunctions that no single row refutes, where no
     # input splitting follows (it is the costlier proof, worth it on high-dimensional inputs)
     multi = [k for k in run.open if np.asarray(run.spec.disjuncts[k].output_A).shape[0] > 1]
-    if multi and not (low_dim and "branch" in chosen):
+    if multi and isinstance(run.network, Network) and not (low_dim and "branch" in chosen):
         lp_refuted, lp_counts = lp_refute(run.network, run.spec, multi, 0.2 * run.left())
         st.counts.update(lp_counts)
         run.close(lp_refuted)

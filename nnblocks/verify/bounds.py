@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from nnblocks.bounds import InputDomain, compute_bounds
+from nnblocks.graph import Graph
 from nnblocks.network import Network
 
 __all__ = ["InputGroup", "input_groups", "lp_refute", "refute", "refuter_rows"]
@@ -87,18 +88,27 @@ def input_groups(spec: Any, todo: list[int]) -> list[InputGroup]:
     return [InputGroup(spec, members) for members in groups.values()]
 
 
-def refute(network: Network, spec: Any, todo: list[int], method: str) -> tuple[set[int], dict[str, Any]]:
+def refute(network: Network | Graph, spec: Any, todo: list[int], method: str) -> tuple[set[int], dict[str, Any]]:
     """The disjuncts of ``todo`` that ``output_bounds`` (``method``) refutes over their input boxes, and counts."""
     from nnblocks.bounds import output_bounds
 
     refuted: set[int] = set()
     calls = 0
+    counts: dict[str, Any] = {}
     for group in input_groups(spec, todo):
-        ob = output_bounds(network, group.lower, group.upper, C=group.C, method=method)
+        try:
+            ob = output_bounds(network, group.lower, group.upper, C=group.C, method=method)
+        except (ValueError, NotImplementedError, MemoryError) as exc:
+            if method == "interval":
+                raise
+            # a graph the method cannot relax (an operation it does not know, too large): interval bounds, which
+            # every operation has
+            counts["fallback"] = f"interval ({type(exc).__name__}: {exc})"[:200]
+            ob = output_bounds(network, group.lower, group.upper, C=group.C, method="interval")
         calls += 1
         mask = group.refuted(np.asarray(ob.lower).reshape(1, -1))[0]
         refuted |= {k for k, hit in zip(group.members, mask) if hit}
-    return refuted, {"bound_calls": calls, "refuted": len(refuted)}
+    return refuted, {"bound_calls": calls, "refuted": len(refuted), **counts}
 
 
 def lp_refute(network: Network, spec: Any, todo: list[int], time_limit: float) -> tuple[set[int], dict[str, Any]]:

@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from nnblocks.graph import Elementwise, Graph
 from nnblocks.network import Network
 from nnblocks.verify.bounds import InputGroup
 from nnblocks.verify.falsify import Counterexample, InputSet, backward, descend, forward_slopes
 
-__all__ = ["split_inputs", "split_relus"]
+__all__ = ["relu_columns", "split_inputs", "split_relus"]
 
 
 def _misses_polytope(S: InputSet, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -40,7 +41,7 @@ def _misses_polytope(S: InputSet, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.any(low > S.b + 1e-12 * scale + 1e-300, axis=1)
 
 
-def _check_centres(network: Network, spec: Any, group: InputGroup, S: InputSet, X: np.ndarray,
+def _check_centres(network: Network | Graph, spec: Any, group: InputGroup, S: InputSet, X: np.ndarray,
                    open_: np.ndarray) -> tuple[Counterexample | None, list[np.ndarray], np.ndarray]:
     """Forward pass at the points X (one per box): a confirmed counterexample if one satisfies an open disjunct;
     also the slopes (for gradients) and the outputs."""
@@ -63,7 +64,7 @@ ATTACK_EVERY = 1
 random points (a few thousand forward and backward passes: little next to a bound call)."""
 
 
-def _attack(network: Network, spec: Any, group: InputGroup, S: InputSet, centres: np.ndarray, Y: np.ndarray,
+def _attack(network: Network | Graph, spec: Any, group: InputGroup, S: InputSet, centres: np.ndarray, Y: np.ndarray,
             rng: np.random.Generator, open_: np.ndarray, deadline: float, counts: dict[str, Any], starts: int = 32,
             steps: int = 60, samples: int = 4096) -> Counterexample | None:
     """Projected gradient descent (over the whole input set) from the centres of the open boxes whose centre comes
@@ -83,7 +84,7 @@ def _attack(network: Network, spec: Any, group: InputGroup, S: InputSet, centres
     return cx
 
 
-def _split_dims(network: Network, group: InputGroup, slopes: list[np.ndarray], lower: np.ndarray,
+def _split_dims(network: Network | Graph, group: InputGroup, slopes: list[np.ndarray], lower: np.ndarray,
                 open_: np.ndarray, width: np.ndarray) -> np.ndarray:
     """Per box the dimension to halve: argmax of |gradient| x width, the gradient of each open disjunct's refuting
     row with the largest lower bound minus right-hand side, summed over the open disjuncts."""
@@ -105,7 +106,7 @@ def _split_dims(network: Network, group: InputGroup, slopes: list[np.ndarray], l
 
 
 def split_inputs(
-    network: Network,
+    network: Network | Graph,
     spec: Any,
     group: InputGroup,
     deadline: float,
@@ -185,8 +186,29 @@ def split_inputs(
     return "unsat", None, counts
 
 
+def relu_columns(network: Network | Graph) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The columns of ``relu_split`` (the neurons of the graph's Elementwise nodes, in node order): which may be
+    split (two-piece activations), their breakpoints, and per Elementwise node the index in ``OutputBounds.layers``
+    of its input's bounds."""
+    from nnblocks.bounds.output import as_graph, tracked_tensors
+
+    graph = as_graph(network)
+    tracked = tracked_tensors(graph)
+    splittable, breaks, tensor_of = [], [], []
+    for node in graph.nodes:
+        if isinstance(node.op, Elementwise):
+            act = node.op.activation
+            two = act.n_pieces == 2
+            splittable.append(np.full(node.op.size, two))
+            breaks.append(np.full(node.op.size, float(act.breakpoints[0]) if two else 0.0))
+            tensor_of.append(tracked.index(node.inputs[0]))
+    if not splittable:
+        return np.zeros(0, dtype=bool), np.zeros(0), []
+    return np.concatenate(splittable), np.concatenate(breaks), tensor_of
+
+
 def split_relus(
-    network: Network,
+    network: Network | Graph,
     spec: Any,
     group: InputGroup,
     deadline: float,
@@ -195,16 +217,14 @@ def split_relus(
     max_branches: int = 200_000,
 ) -> tuple[str, Counterexample | None, dict[str, Any]]:
     """ReLU-splitting branch and bound of one input group until ``deadline``: each branch fixes the phases of
-    some unstable ReLUs (-1 inactive, +1 active, 0 free; all ReLU layers' neurons in order); a branch is split on
-    the free unstable neuron with the largest min(-lower, upper) of its pre-activation bounds (earliest layer on
-    ties). Returns as :func:`split_inputs`."""
+    some unstable neurons of two-piece activations (-1 below the breakpoint, +1 above, 0 free; the columns of
+    :func:`relu_columns`); a branch is split on the free unstable neuron with the largest
+    min(breakpoint - lower, upper - breakpoint) of its pre-activation bounds (earliest node on ties). Works on a
+    Network and on a Graph (its WindowMax nodes keep their relaxation). Returns as :func:`split_inputs`."""
     from nnblocks.bounds import output_bounds
 
-    # the neurons of two-piece activations, in layer order, are the columns of relu_split
-    relu_layers = [k for k, layer in enumerate(network.layers) if layer.activation.n_pieces == 2]
-    sizes = [network.layers[k].n_out for k in relu_layers]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    total = int(offsets[-1])
+    cols, breaks, tensor_of = relu_columns(network)
+    total = int(cols.size)
     S = InputSet(group.disjunct)
     m = len(group.members)
     stack = [(np.zeros((1, total), dtype=np.int8), np.ones((1, m), dtype=bool))]
@@ -247,11 +267,11 @@ def split_relus(
                 return "sat", cx, counts
         idx = np.flatnonzero(keep)
         phases, open_ = phases[idx], open_[idx]
-        # pre-activation bounds of the ReLU layers, neurons in order, for the kept branches
-        lo_pre = np.concatenate([np.asarray(ob.layers[k][0]).reshape(B, -1)[idx] for k in relu_layers], axis=1)
-        hi_pre = np.concatenate([np.asarray(ob.layers[k][1]).reshape(B, -1)[idx] for k in relu_layers], axis=1)
-        unstable = (lo_pre < 0) & (hi_pre > 0) & (phases == 0)
-        score = np.where(unstable, np.minimum(-lo_pre, hi_pre), -np.inf)
+        # pre-activation bounds of the activation nodes' inputs, neurons in column order, for the kept branches
+        lo_pre = np.concatenate([np.asarray(ob.layers[i][0]).reshape(B, -1)[idx] for i in tensor_of], axis=1)
+        hi_pre = np.concatenate([np.asarray(ob.layers[i][1]).reshape(B, -1)[idx] for i in tensor_of], axis=1)
+        unstable = cols & (lo_pre < breaks) & (hi_pre > breaks) & (phases == 0)
+        score = np.where(unstable, np.minimum(breaks - lo_pre, hi_pre - breaks), -np.inf)
         has = unstable.any(axis=1)
         if not has.all():
             # a branch with every ReLU fixed or stable is exact up to the bounds' LP-free relaxation; leave it open

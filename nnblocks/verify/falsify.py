@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 
 from nnblocks._validate import norm_of
+from nnblocks.graph import Graph
 from nnblocks.network import Network
 
 __all__ = [
     "Counterexample", "InputSet", "backward", "descend", "falsify", "forward_slopes", "is_relu", "network_gradient",
-    "violation",
+    "violation", "widest",
 ]
 
 _CHUNK_ENTRIES = 4_000_000  # floats of one batch of samples (inputs plus the widest layer), about 32 MB
@@ -147,9 +148,13 @@ def is_relu(act: Any) -> bool:
             and float(act.slopes[1]) == 1.0 and float(act.intercepts[0]) == 0.0 and float(act.intercepts[1]) == 0.0)
 
 
-def forward_slopes(network: Network, X: np.ndarray, slopes: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Outputs f(x) of the rows of X and, per layer, the slope of the active piece of every neuron (the left
-    piece on a breakpoint): what back-propagation needs (``slopes=False``: the outputs only)."""
+def forward_slopes(network: Network | Graph, X: np.ndarray, slopes: bool = True) -> tuple[np.ndarray, list]:
+    """Outputs f(x) of the rows of X and what back-propagation needs (``slopes=False``: the outputs only): for a
+    Network, per layer the slope of the active piece of every neuron (the left piece on a breakpoint); for a
+    :class:`~nnblocks.graph.Graph`, every tensor's values (each operation's ``vjp`` reads them)."""
+    if isinstance(network, Graph):
+        vals = network.values(X)
+        return vals[network.output], (vals if slopes else [])
     H = X
     out = []
     for layer in network.layers:
@@ -171,21 +176,46 @@ def forward_slopes(network: Network, X: np.ndarray, slopes: bool = True) -> tupl
     return H, out
 
 
-def backward(network: Network, slopes: list[np.ndarray], G_out: np.ndarray) -> np.ndarray:
-    """Gradients d(g . f(x))/dx for the rows g of ``G_out``, through the slopes of :func:`forward_slopes`."""
+def backward(network: Network | Graph, slopes: list[np.ndarray], G_out: np.ndarray) -> np.ndarray:
+    """Gradients d(g . f(x))/dx for the rows g of ``G_out``, through the slopes (a Graph: the tensor values) of
+    :func:`forward_slopes` (a subgradient at kinks, as :meth:`Graph.gradient`)."""
+    if isinstance(network, Graph):
+        return _graph_backward(network, slopes, G_out)
     G = G_out
     for layer, s in zip(reversed(network.layers), reversed(slopes)):
         G = (G * s) @ layer.W
     return G
 
 
-def network_gradient(network: Network, X: np.ndarray, G_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _graph_backward(graph: Graph, vals: list[np.ndarray], G_out: np.ndarray) -> np.ndarray:
+    """Reverse-mode pass through the nodes of ``graph`` at the tensor values ``vals`` (rows: one per sample)."""
+    grads: list[np.ndarray | None] = [None] * len(vals)
+    grads[graph.output] = np.broadcast_to(np.asarray(G_out, dtype=np.float64), vals[graph.output].shape).copy()
+    for k in range(len(graph.nodes) - 1, -1, -1):
+        g = grads[k + 1]
+        if g is None:
+            continue
+        node = graph.nodes[k]
+        for t, gi in zip(node.inputs, node.op.vjp([vals[t] for t in node.inputs], g)):
+            grads[t] = gi if grads[t] is None else grads[t] + gi
+    return grads[0] if grads[0] is not None else np.zeros_like(vals[0])
+
+
+def widest(network: Network | Graph) -> int:
+    """The largest tensor of a forward pass (per sample): sizes the sample batches."""
+    if isinstance(network, Graph):
+        return max(network.sizes)
+    return max((layer.n_out for layer in network.layers), default=1)
+
+
+def network_gradient(network: Network | Graph, X: np.ndarray, G_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Outputs f(x) of the rows of X and the gradients d(g . f(x))/dx for the rows g of ``G_out``."""
     Y, slopes = forward_slopes(network, X)
     return Y, backward(network, slopes, G_out)
 
 
-def _confirm(network: Network, spec: Any, X: np.ndarray, v: np.ndarray, todo: list[int]) -> Counterexample | None:
+def _confirm(network: Network | Graph, spec: Any, X: np.ndarray, v: np.ndarray,
+             todo: list[int]) -> Counterexample | None:
     """The first row of X (by increasing violation v <= 0) that a float64 forward pass and the spec confirm."""
     for r in np.argsort(v)[:32]:
         if v[r] > 0:
@@ -199,7 +229,7 @@ def _confirm(network: Network, spec: Any, X: np.ndarray, v: np.ndarray, todo: li
 
 
 def falsify(
-    network: Network,
+    network: Network | Graph,
     spec: Any,
     disjuncts: list[int] | None = None,
     time_limit: float = 1.0,
@@ -223,8 +253,9 @@ def falsify(
     deadline = start + time_limit
     sets = {k: InputSet(spec.disjuncts[k]) for k in todo}
     todo = [k for k in todo if sets[k].centre is not None]
-    widest = max((layer.n_out for layer in network.layers), default=1)
-    chunk = int(max(256, min(20_000, _CHUNK_ENTRIES // (network.n_inputs + widest))))
+    # a graph keeps every tensor of the batch: its budget is the sum of the tensor sizes
+    per_sample = sum(network.sizes) if isinstance(network, Graph) else network.n_inputs + widest(network)
+    chunk = int(max(256, min(20_000, _CHUNK_ENTRIES // per_sample)))
     best: dict[int, np.ndarray] = {}
     # 1. sampling: vertices first, then uniform points, disjunct after disjunct, within half of the time
     sample_deadline = start + 0.5 * time_limit

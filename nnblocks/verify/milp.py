@@ -25,7 +25,8 @@ import numpy as np
 import pyomo.environ as pyo
 
 from nnblocks.blocks import NetworkBlock
-from nnblocks.bounds import NetworkBounds
+from nnblocks.bounds import GraphBounds, NetworkBounds
+from nnblocks.graph import Elementwise, Graph
 from nnblocks.network import Network
 from nnblocks.solve import SolveStatus, solve
 
@@ -47,9 +48,9 @@ class MilpAnswer:
 
 
 def build_model(
-    network: Network,
+    network: Network | Graph,
     disjuncts: list[Any],
-    bounds: NetworkBounds | str = "interval",
+    bounds: NetworkBounds | GraphBounds | str = "interval",
     output_big_m: list[np.ndarray] | None = None,
 ) -> pyo.ConcreteModel:
     """The feasibility MILP of one disjunct, or of several on one input set (``output_big_m``: per disjunct an
@@ -94,12 +95,12 @@ def build_model(
 
 
 def solve_disjuncts(
-    network: Network,
+    network: Network | Graph,
     disjuncts: list[Any],
     indices: list[int],
     solver: str | None,
     time_limit: float | None,
-    bounds: NetworkBounds | str = "interval",
+    bounds: NetworkBounds | GraphBounds | str = "interval",
     output_big_m: list[np.ndarray] | None = None,
 ) -> MilpAnswer:
     """Build and solve the MILP of ``disjuncts`` (the spec's disjuncts ``indices``, all on one input set)."""
@@ -119,19 +120,50 @@ def solve_disjuncts(
         return MilpAnswer(indices, "infeasible", status.value, time.perf_counter() - start, n_binaries=n_bin,
                           info=info)
     if res.has_solution:
-        x = np.array([pyo.value(m.x[i]) for i in range(len(m.x))], dtype=np.float64)
         lo = np.asarray(disjuncts[0].lower, dtype=np.float64)
         hi = np.asarray(disjuncts[0].upper, dtype=np.float64)
+        # an input that no constraint reads (a convolution's stride skips it) has no value: any point of its
+        # interval will do, the box centre
+        x = np.array([pyo.value(m.x[i], exception=False) for i in range(len(m.x))], dtype=np.float64)
+        x = np.where(np.isnan(x), 0.5 * (lo + hi), x)
         return MilpAnswer(indices, "solution", status.value, time.perf_counter() - start, np.clip(x, lo, hi),
                           n_binaries=n_bin, info=info)
     return MilpAnswer(indices, "open", status.value, time.perf_counter() - start, n_binaries=n_bin, info=info)
 
 
-def _block_bounds(network: Network, lower: np.ndarray, upper: np.ndarray, method: str | None) -> NetworkBounds:
-    """Pre-activation bounds for the big-M constants: interval bounds, intersected with the layer bounds of
-    ``output_bounds(method)`` when a method is given."""
+def _graph_block_bounds(graph: Graph, lower: np.ndarray, upper: np.ndarray, method: str | None) -> GraphBounds:
+    """Bounds of every tensor of a graph for its encoding's big-M constants: interval bounds, intersected with
+    CROWN's bounds of every tensor when a method other than interval is given (both sound, so is their
+    intersection)."""
     from nnblocks.bounds import InputDomain, compute_bounds, layer_bounds
 
+    start = time.perf_counter()
+    gb = compute_bounds(graph, InputDomain.box(lower, upper), method="interval")
+    if method is None or method == "interval":
+        return gb
+    from nnblocks.bounds.crown import BallDomain, crown
+
+    res = crown(graph, BallDomain(np.asarray(lower, dtype=np.float64)[None, :],
+                                  np.asarray(upper, dtype=np.float64)[None, :]))
+    los, his = [], []
+    for t in range(len(gb.lower)):
+        lo = np.maximum(gb.lower[t], np.asarray(res.tensors[t][0]).reshape(-1))
+        hi = np.minimum(gb.upper[t], np.asarray(res.tensors[t][1]).reshape(-1))
+        los.append(lo)
+        his.append(np.maximum(lo, hi))
+    nodes = {k: layer_bounds(los[node.inputs[0]], his[node.inputs[0]], node.op.activation)
+             for k, node in enumerate(graph.nodes) if isinstance(node.op, Elementwise)}
+    return GraphBounds(tuple(los), tuple(his), nodes, f"interval+{method}", time.perf_counter() - start)
+
+
+def _block_bounds(network: Network | Graph, lower: np.ndarray, upper: np.ndarray,
+                  method: str | None) -> NetworkBounds | GraphBounds:
+    """Pre-activation bounds for the big-M constants: interval bounds, intersected with the layer bounds of
+    ``output_bounds(method)`` when a method is given (a Graph: :func:`_graph_block_bounds`)."""
+    from nnblocks.bounds import InputDomain, compute_bounds, layer_bounds
+
+    if isinstance(network, Graph):
+        return _graph_block_bounds(network, lower, upper, method)
     nb = compute_bounds(network, InputDomain.box(lower, upper), method="interval")
     if method is None or method == "interval":
         return nb
@@ -146,11 +178,16 @@ def _block_bounds(network: Network, lower: np.ndarray, upper: np.ndarray, method
     return NetworkBounds(tuple(layers), f"interval+{method}", nb.time + ob.time)
 
 
-def _output_big_m(bounds: NetworkBounds, network: Network, disjuncts: list[Any]) -> list[np.ndarray]:
+def _output_big_m(bounds: NetworkBounds | GraphBounds, network: Network | Graph,
+                  disjuncts: list[Any]) -> list[np.ndarray]:
     """Per disjunct an upper bound of output_A y - output_b over the box, from the output layer's bounds (interval
     arithmetic on the rows, padded outwards)."""
-    last = bounds.layers[-1]
-    lo, hi = np.asarray(last.post_lower), np.asarray(last.post_upper)
+    if isinstance(bounds, GraphBounds):
+        assert isinstance(network, Graph)
+        lo, hi = np.asarray(bounds.lower[network.output]), np.asarray(bounds.upper[network.output])
+    else:
+        last = bounds.layers[-1]
+        lo, hi = np.asarray(last.post_lower), np.asarray(last.post_upper)
     out = []
     for d in disjuncts:
         A = np.asarray(d.output_A, dtype=np.float64)
@@ -161,7 +198,7 @@ def _output_big_m(bounds: NetworkBounds, network: Network, disjuncts: list[Any])
 
 
 def milp_stage(
-    network: Network,
+    network: Network | Graph,
     spec: Any,
     todo: list[int],
     deadline: float,
@@ -180,7 +217,7 @@ def milp_stage(
     jobs: list[list[int]] = []
     for group in input_groups(spec, todo):
         jobs += [group.members] if mode == "one" and len(group.members) > 1 else [[k] for k in group.members]
-    cache: dict[bytes, NetworkBounds] = {}
+    cache: dict[bytes, NetworkBounds | GraphBounds] = {}
     # each MILP gets an equal part of what is left; those stopped by their part get a second turn with all the time
     # the others did not use
     retry: list[list[int]] = []
