@@ -23,7 +23,7 @@ from scipy.optimize import linprog
 
 import nnblocks as nb
 from nnblocks.bounds import OUTPUT_METHODS
-from nnblocks.spec import Disjunct, Spec, box_spec, not_argmax_spec
+from nnblocks.spec import Disjunct, Spec, box_spec, not_argmax_spec, write_result
 from nnblocks.verify import STAGES, VerifyStatus
 from nnblocks.verify.falsify import InputSet, network_gradient
 from tests.conftest import shared_data
@@ -225,14 +225,14 @@ def test_bad_arguments():
         nb.verify([1, 2], spec)
 
 
-def test_vnnlib_text_and_result_text():
+def test_vnnlib_text_and_result_text(tmp_path):
     net = random_network(np.random.default_rng(2), 2, (3,), 2)
     text = "\n".join(["(declare-const X_0 Real)", "(declare-const X_1 Real)", "(declare-const Y_0 Real)",
                       "(declare-const Y_1 Real)", "(assert (>= X_0 -1))", "(assert (<= X_0 1))",
                       "(assert (>= X_1 -1))", "(assert (<= X_1 1))", "(assert (>= Y_0 -1000))"])
     r = nb.verify(net, text, time_limit=10)
     assert r.status is VerifyStatus.SAT
-    lines = r.vnncomp_text().splitlines()
+    lines = write_result(tmp_path / "result.txt", r.status, r.x, r.y).splitlines()  # the one writer of results
     assert lines[0] == "sat" and "(X_0 " in lines[1]
 
 

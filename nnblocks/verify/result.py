@@ -75,13 +75,3 @@ class VerifyResult(AsDict):
     def stage_stats(self, stage: str) -> StageStats | None:
         """The statistics of ``stage`` (None when it did not run)."""
         return next((s for s in self.stages if s.stage == stage), None)
-
-    def vnncomp_text(self) -> str:
-        """The result in VNN-COMP's result-file format: the status on the first line; for ``sat`` then
-        ``((X_0 v) ... (Y_0 v) ...)`` with every input and output value (``repr`` of the float64)."""
-        lines = [str(self.status.value)]
-        if self.status is VerifyStatus.SAT and self.x is not None and self.y is not None:
-            pairs = [f"(X_{i} {float(v)!r})" for i, v in enumerate(self.x)]
-            pairs += [f"(Y_{j} {float(v)!r})" for j, v in enumerate(self.y)]
-            lines.append("(" + "\n ".join(pairs) + ")")
-        return "\n".join(lines) + "\n"
