@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnblocks.graph import Graph
 from nnblocks.network import Network
 
 __all__ = [
@@ -164,19 +165,29 @@ def shipped_model(name: str, suffix: str = ".onnx") -> Path:
     """Path of a shipped Fashion-MNIST file, e.g. ``shipped_model("nominal")`` or ``("outer_3", ".npz")``.
 
     Names: ``nominal``, ``outer_1`` .. ``outer_5``, ``outer_eval_1`` .. ``outer_eval_15``, ``greybox``,
-    ``nominal_images`` (suffix ``.npz``). A name that already has a suffix is used as is.
+    ``nominal_images`` (suffix ``.npz``) of the dense experiment, and ``cnn``, the convolutional network (folder
+    ``cnn``). A name that already has a suffix is used as is.
     """
-    directory = _models_root() / "fashion-mnist"
-    path = directory / name if Path(name).suffix else directory / f"{name}{suffix}"
+    root = _models_root()
+    directory = root / "fashion-mnist"
+    file = name if Path(name).suffix else f"{name}{suffix}"
+    path = directory / file
     if not path.exists():
-        available = sorted(p.stem for p in directory.glob("*.npz"))
-        raise FileNotFoundError(f"no shipped model {path.name!r} in {directory}; available: {', '.join(available)}")
+        others = sorted(d / file for d in root.iterdir() if d.is_dir() and (d / file).exists())
+        if others:
+            return others[0]
+        available = sorted(p.stem for d in root.iterdir() if d.is_dir() for p in d.glob("*.npz"))
+        raise FileNotFoundError(f"no shipped model {file!r} in {root}; available: {', '.join(available)}")
     return path
 
 
-def load_shipped(name: str) -> Network:
-    """Load a shipped Fashion-MNIST network (from its ``.npz`` file, which needs neither onnx nor torch)."""
-    return Network.load(shipped_model(name, ".npz"))
+def load_shipped(name: str) -> Network | Graph:
+    """Load a shipped network (from its ``.npz`` file, which needs neither onnx nor torch): a
+    :class:`~nnblocks.network.Network` for the dense ones, a :class:`~nnblocks.graph.Graph` for ``cnn``."""
+    from nnblocks.graph.serialize import is_graph_file  # the graph package builds on the Network module
+
+    path = shipped_model(name, ".npz")
+    return Graph.load(path) if is_graph_file(path) else Network.load(path)
 
 
 def nominal_images() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
