@@ -102,7 +102,7 @@ def models_command() -> None:
 
     Every command that takes a network file also takes one of these names.
     """
-    from nnblocks.network import Network
+    from nnblocks.io import load_network
 
     shipped = shipped_networks()
     if not shipped:
@@ -112,6 +112,6 @@ def models_command() -> None:
                             ("card", "left")):
         table.add_column(column, justify=justify, overflow="fold")
     for net in shipped.values():
-        network = Network.load(net.npz)
+        network = load_network(net.npz)  # a Network, or a Graph for the convolutional ones
         table.add_row(net.name, str(net.onnx or net.npz), str(network.n_inputs), str(network.n_outputs), net.card)
     Console().print(table)
