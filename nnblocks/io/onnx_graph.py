@@ -282,7 +282,8 @@ def _fold_selections(input_shape: tuple[int, ...], nodes: list[Node], output: in
         changed = False
         g = Graph(input_shape, nodes, output)
         cons = g.consumers()
-        for k, node in enumerate(nodes):
+        for k in range(len(nodes) - 1, -1, -1):  # readers first: a selection before a WindowMax stays exact
+            node = nodes[k]
             t = k + 1
             if not isinstance(node.op, Linear) or t == output or len(cons[t]) != 1:
                 continue
