@@ -21,6 +21,7 @@ from nnblocks.adversarial.heuristic import (
 from nnblocks.adversarial.model import FJProblem, build_model
 from nnblocks.adversarial.result import AdversarialResult
 from nnblocks.adversarial.solving import DEFAULT_MIP_GAP, solve_model, solver_name
+from nnblocks.graph import Graph
 from nnblocks.network import Network
 from nnblocks.solve import SolveStatus
 
@@ -28,7 +29,7 @@ __all__ = ["arfj"]
 
 
 def arfj(
-    networks: Sequence[Network],
+    networks: Sequence[Network] | Sequence[Graph],
     x_bar: Any,
     target: int,
     gamma: float = 0.2,

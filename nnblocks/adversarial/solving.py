@@ -19,6 +19,7 @@ from nnblocks.adversarial import heuristic, verify
 from nnblocks.adversarial.heuristic import heuristic_time
 from nnblocks.adversarial.model import FJProblem, ModelRecord, build_model
 from nnblocks.adversarial.result import AdversarialResult
+from nnblocks.graph import Graph
 from nnblocks.network import Network
 from nnblocks.solve import SolveResult, SolveStatus, check_solver, default_solver, model_size, solve, tuning
 
@@ -142,7 +143,7 @@ def solve_model(problem: FJProblem, m: pyo.ConcreteModel, record: ModelRecord, s
 
 
 def fj(
-    network: Network,
+    network: Network | Graph,
     x_bar: Any,
     target: int,
     gamma: float = 0.2,
@@ -165,8 +166,10 @@ def fj(
 
     Parameters
     ----------
-    network : Network
-        A trained network (ReLU or piecewise-linear activations).
+    network : Network or Graph
+        A trained network (ReLU or piecewise-linear activations), or a graph of operations
+        (:class:`~nnblocks.graph.Graph`: convolutions, pooling, residual connections; its model is built by
+        ``build_model`` as for a Network, see :mod:`nnblocks.adversarial.model`).
     x_bar : array
         The nominal input x̄ (flattened to n_0 entries).
     target : int
@@ -195,6 +198,8 @@ def fj(
         ``output_constraints``; a ValueError names a layer whose sizes differ or a pre-activation at ``x_bar``
         (unless output-constrained) or at the heuristic's example outside them. In the default configuration
         the output ReLU is not encoded: the output layer's pre-activation bounds are used as they are.
+        For a Graph: "auto", "interval", "ball" or GraphBounds (one per graph, of every tensor); "ball" is
+        CROWN ∩ interval over box ∩ the ball.
     margin : "auto", "ratio" or "difference"
         "auto": ratio when the outputs are provably non-negative, else difference.
     min_output : float
