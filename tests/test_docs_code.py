@@ -20,7 +20,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # pages with blocks that take more than a few seconds: FJ/ARFJ solves on the shipped Fashion-MNIST networks
 # (README, adversarial, solving), one-class training (robust), a Dask local cluster (parallel)
-SLOW = {"README.md", "adversarial.md", "solving.md", "robust.md", "parallel.md"}
+SLOW = {"README.md", "adversarial.md", "cnn.md", "solving.md", "robust.md", "parallel.md"}
 
 # fence languages shown but never run: shell commands, program output, diagrams (no language)
 NOT_RUN = {"bash", "sh", "console", "text", ""}
