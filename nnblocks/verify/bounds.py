@@ -21,7 +21,10 @@ from nnblocks.bounds import InputDomain, compute_bounds
 from nnblocks.graph import Graph
 from nnblocks.network import Network
 
-__all__ = ["InputGroup", "input_groups", "lp_refute", "refute", "refuter_rows"]
+__all__ = [
+    "CROWN_BYTES_BUDGET", "InputGroup", "affordable", "crown_bytes", "input_groups", "lp_refute", "refute",
+    "refuter_rows",
+]
 
 
 class InputGroup:
@@ -72,6 +75,30 @@ def refuter_rows(disjuncts: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.concatenate(Cs), np.concatenate(ds), np.asarray(owner, dtype=np.int64)
 
 
+CROWN_BYTES_BUDGET = 1.5e9
+"""Bytes that one box's CROWN pass on a Graph may take (estimated by :func:`crown_bytes`); above it the stages use
+interval bounds on that graph, so that a wide max-pooling input cannot exhaust the memory."""
+
+
+def crown_bytes(network: Network | Graph) -> float:
+    """An upper estimate of the bytes of one box's CROWN pass on a Graph: the rows of the widest tensor that an
+    activation or max window reads (two per element) times the widest tensor, in float64 (0 for a Network,
+    whose chain passes are packed)."""
+    if not isinstance(network, Graph):
+        return 0.0
+    from nnblocks.graph import Elementwise, WindowMax
+
+    read = [t for node in network.nodes if isinstance(node.op, Elementwise | WindowMax) for t in node.inputs]
+    if not read:
+        return 0.0
+    return 8.0 * 2 * max(network.sizes[t] for t in read) * max(network.sizes)
+
+
+def affordable(network: Network | Graph, method: str) -> str:
+    """``method``, or ``"interval"`` when CROWN on this graph would exceed :data:`CROWN_BYTES_BUDGET` per box."""
+    return "interval" if method != "interval" and crown_bytes(network) > CROWN_BYTES_BUDGET else method
+
+
 def _key(d: Any) -> bytes:
     parts = [np.asarray(a, dtype=np.float64).tobytes() for a in (d.lower, d.upper, d.input_A, d.input_b)]
     ball = getattr(d, "ball", None)
@@ -95,6 +122,9 @@ def refute(network: Network | Graph, spec: Any, todo: list[int], method: str) ->
     refuted: set[int] = set()
     calls = 0
     counts: dict[str, Any] = {}
+    if affordable(network, method) != method:
+        counts["fallback"] = f"interval (CROWN would take about {crown_bytes(network) / 1e9:.1f} GB per box)"
+        method = "interval"
     for group in input_groups(spec, todo):
         try:
             ob = output_bounds(network, group.lower, group.upper, C=group.C, method=method)

@@ -222,9 +222,12 @@ def split_relus(
     min(breakpoint - lower, upper - breakpoint) of its pre-activation bounds (earliest node on ties). Works on a
     Network and on a Graph (its WindowMax nodes keep their relaxation). Returns as :func:`split_inputs`."""
     from nnblocks.bounds import output_bounds
+    from nnblocks.verify.bounds import CROWN_BYTES_BUDGET, crown_bytes
 
     cols, breaks, tensor_of = relu_columns(network)
     total = int(cols.size)
+    if isinstance(network, Graph):  # boxes per call within the memory budget (the estimate is an upper one)
+        batch = int(min(batch, max(4, CROWN_BYTES_BUDGET // max(crown_bytes(network), 1.0))))
     S = InputSet(group.disjunct)
     m = len(group.members)
     stack = [(np.zeros((1, total), dtype=np.int8), np.ones((1, m), dtype=bool))]

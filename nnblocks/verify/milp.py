@@ -139,7 +139,9 @@ def _graph_block_bounds(graph: Graph, lower: np.ndarray, upper: np.ndarray, meth
 
     start = time.perf_counter()
     gb = compute_bounds(graph, InputDomain.box(lower, upper), method="interval")
-    if method is None or method == "interval":
+    from nnblocks.verify.bounds import affordable
+
+    if method is None or affordable(graph, method) == "interval":
         return gb
     from nnblocks.bounds.crown import BallDomain, crown
 
