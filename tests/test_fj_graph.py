@@ -207,3 +207,25 @@ def test_the_cli_finds_a_verified_example_on_the_shipped_cnn(tmp_path):
 
     data = json.loads(out.read_text())
     assert data["verified"] is True and data["status"] in ("optimal", "time_limit", "feasible")
+
+
+@pytest.mark.parametrize("seed", [4])
+def test_arfj_over_graphs_has_the_optimum_of_the_extensive_form(seed):
+    from nnblocks.adversarial import arfj
+
+    rng = np.random.default_rng(seed)
+    g1 = _conv_graph(rng, pool=True, side=4)
+    g2 = Graph(g1.input_shape, [
+        Node(Linear([np.asarray(W.toarray() if hasattr(W, "toarray") else W) * (1 + 0.2 * rng.normal(size=W.shape))
+                     for W in n.op.weights], n.op.bias), n.inputs, n.shape) if isinstance(n.op, Linear) else n
+        for n in g1.nodes])
+    x, target = _image_and_target(g1, rng, g1.n_inputs)
+    a = arfj([g1, g2], x, target, config="paper", mip_gap=0.0, domain=(-3.0, 3.0))  # the extensive form
+    b = arfj([g1, g2], x, target, mip_gap=0.0, domain=(-3.0, 3.0))  # scenario generation
+    assert a.status == b.status == SolveStatus.OPTIMAL
+    assert b.n_networks_model == 2  # the first round's example fails on g2
+    assert a.verified and b.verified
+    assert b.objective == pytest.approx(a.objective, rel=1e-5, abs=1e-6)
+    for g in (g1, g2):
+        y = g.forward(b.x_adv)
+        assert y[target] >= np.delete(y, target).max() + 0.2 - 1e-6 * max(1.0, np.abs(y).max())
