@@ -455,6 +455,28 @@ def _margins(m, p: FJProblem, nbs, out_rows) -> None:
                 blk.floor = pyo.Constraint(expr=outs[p.target] >= float(p.min_output))
 
 
+def _assemble(p: FJProblem, nets, nbs, out_rows, inc, paper: bool) -> tuple[pyo.ConcreteModel, bool]:
+    """The (AR)FJ model on x: the distance to x_bar, one big-M NetworkBlock per network or graph with its
+    bounds, the margins and, when the heuristic found an example, the cutoff distance <= its distance.
+    Returns the model and whether the cutoff was added."""
+    m = pyo.ConcreteModel(name="ARFJ" if len(p.networks) > 1 else "FJ")
+    idx = range(p.x_bar.size)
+    with PauseGC():
+        m.x = pyo.Var(idx, bounds=bounds_dict(idx, p.lower, p.upper))
+        _distance(m, p, split=p.norm == 1 and not paper)
+        m.nn = NetworkBlock(range(len(p.networks)))
+        for i, (net, nb) in enumerate(zip(nets, nbs)):
+            m.nn[i].build(net, inputs=[m.x[j] for j in idx], formulation="bigm", bounds=nb)
+        _margins(m, p, nbs, out_rows)
+        cutoff = False
+        if inc is not None and not paper and (p.max_distance is None or inc.distance <= p.max_distance):
+            # the heuristic's example stays feasible: the cutoff only removes worse solutions
+            m.cutoff = pyo.Constraint(expr=m.distance <= inc.distance * (1 + 1e-7) + 1e-7)
+            cutoff = True
+        m.obj = pyo.Objective(expr=m.distance, sense=pyo.minimize)
+    return m, cutoff
+
+
 def build_model(problem: FJProblem, starts: Sequence[np.ndarray] | None = None,
                 heuristic_time: float = HEURISTIC_TIME) -> tuple[pyo.ConcreteModel, ModelRecord]:
     """The (AR)FJ model of ``problem`` as an unsolved Pyomo ``ConcreteModel``, and the record of what was built.
@@ -486,21 +508,7 @@ def build_model(problem: FJProblem, starts: Sequence[np.ndarray] | None = None,
                 if drop_output_relu else None)
     nbs = _network_bounds(p, model_nets, inc, drop_output_relu, out_rows)
 
-    m = pyo.ConcreteModel(name="ARFJ" if len(p.networks) > 1 else "FJ")
-    idx = range(p.x_bar.size)
-    with PauseGC():
-        m.x = pyo.Var(idx, bounds=bounds_dict(idx, p.lower, p.upper))
-        _distance(m, p, split=p.norm == 1 and not paper)
-        m.nn = NetworkBlock(range(len(p.networks)))
-        for i, (net, nb) in enumerate(zip(model_nets, nbs)):
-            m.nn[i].build(net, inputs=[m.x[j] for j in idx], formulation="bigm", bounds=nb)
-        _margins(m, p, nbs, out_rows)
-        cutoff = False
-        if inc is not None and not paper and (p.max_distance is None or inc.distance <= p.max_distance):
-            # the heuristic's example stays feasible: the cutoff only removes worse solutions
-            m.cutoff = pyo.Constraint(expr=m.distance <= inc.distance * (1 + 1e-7) + 1e-7)
-            cutoff = True
-        m.obj = pyo.Objective(expr=m.distance, sense=pyo.minimize)
+    m, cutoff = _assemble(p, model_nets, nbs, out_rows, inc, paper)
     polish_networks, polish_floor = None, None
     if p.norm == 1 and all_relu and (relu_out or identity_out):
         polish_floor = output_floor(p.margin, p.gamma, p.min_output) if relu_out else None
@@ -611,20 +619,7 @@ def _build_graph_model(p: FJProblem, starts: Sequence[np.ndarray] | None,
         model_graphs = tuple(pool_first(g) for g in model_graphs)
     gbs = _graph_network_bounds(p, model_graphs, inc)
 
-    m = pyo.ConcreteModel(name="ARFJ" if len(p.networks) > 1 else "FJ")
-    idx = range(p.x_bar.size)
-    with PauseGC():
-        m.x = pyo.Var(idx, bounds=bounds_dict(idx, p.lower, p.upper))
-        _distance(m, p, split=p.norm == 1 and not paper)
-        m.nn = NetworkBlock(range(len(p.networks)))
-        for i, (g, gb) in enumerate(zip(model_graphs, gbs)):
-            m.nn[i].build(g, inputs=[m.x[j] for j in idx], formulation="bigm", bounds=gb)
-        _margins(m, p, gbs, out_rows)
-        cutoff = False
-        if inc is not None and not paper and (p.max_distance is None or inc.distance <= p.max_distance):
-            m.cutoff = pyo.Constraint(expr=m.distance <= inc.distance * (1 + 1e-7) + 1e-7)
-            cutoff = True
-        m.obj = pyo.Objective(expr=m.distance, sense=pyo.minimize)
+    m, cutoff = _assemble(p, model_graphs, gbs, out_rows, inc, paper)
     polish_networks, polish_floor = None, None
     if p.norm == 1 and (relu_out or identity_out):
         polish_floor = output_floor(p.margin, p.gamma, p.min_output) if relu_out else None

@@ -30,6 +30,21 @@ from nnblocks.verify.falsify import Counterexample, InputSet, backward, descend,
 __all__ = ["relu_columns", "split_inputs", "split_relus"]
 
 
+def _pop_batch(stack: list[tuple[np.ndarray, ...]], batch: int) -> tuple[np.ndarray, ...]:
+    """Up to ``batch`` rows from the top of a stack of row-aligned array tuples (depth first, batch by
+    batch), concatenated; a part larger than what is left of the batch is split and its rest pushed back."""
+    parts, size = [], 0
+    while stack and size < batch:
+        part = stack.pop()
+        take = min(batch - size, part[0].shape[0])
+        if take < part[0].shape[0]:
+            stack.append(tuple(a[take:] for a in part))
+            part = tuple(a[:take] for a in part)
+        parts.append(part)
+        size += take
+    return tuple(np.concatenate(a) for a in zip(*parts))
+
+
 def _misses_polytope(S: InputSet, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """(B,) mask of boxes that no point of the input polytope meets: min over the box of a row a x exceeds b
     (by more than a rounding margin, so that only a sure miss counts)."""
@@ -137,17 +152,7 @@ def split_inputs(
         if n_open > max_boxes:
             counts["note"] = f"more than {max_boxes} open boxes"
             return "timeout", None, counts
-        # pop up to `batch` boxes from the top of the stack (depth first, batch by batch)
-        parts, size = [], 0
-        while stack and size < batch:
-            part = stack.pop()
-            take = min(batch - size, part[0].shape[0])
-            if take < part[0].shape[0]:
-                stack.append(tuple(a[take:] for a in part))  # type: ignore[arg-type]
-                part = tuple(a[:take] for a in part)  # type: ignore[assignment]
-            parts.append(part)
-            size += take
-        lo, hi, open_, depth = (np.concatenate(a) for a in zip(*parts))
+        lo, hi, open_, depth = _pop_batch(stack, batch)
         n_open -= lo.shape[0]
         t0 = time.perf_counter()
         ob = output_bounds(network, lo, hi, C=group.C, method=method)
@@ -241,16 +246,7 @@ def split_relus(
         if n_open > max_branches:
             counts["note"] = f"more than {max_branches} open branches"
             return "timeout", None, counts
-        parts, size = [], 0
-        while stack and size < batch:
-            part = stack.pop()
-            take = min(batch - size, part[0].shape[0])
-            if take < part[0].shape[0]:
-                stack.append((part[0][take:], part[1][take:]))
-                part = (part[0][:take], part[1][:take])
-            parts.append(part)
-            size += take
-        phases, open_ = (np.concatenate(a) for a in zip(*parts))
+        phases, open_ = _pop_batch(stack, batch)
         n_open -= phases.shape[0]
         B = phases.shape[0]
         t0 = time.perf_counter()
