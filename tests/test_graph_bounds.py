@@ -84,3 +84,22 @@ def test_graph_bounds_refuse_other_methods_and_wrong_dimensions():
         compute_bounds(g, (-1.0, 1.0), method="lp")
     with pytest.raises(ValueError, match="dimension"):
         compute_bounds(g, InputDomain.box(np.zeros(3), np.ones(3)))
+
+
+def test_graph_methods_take_a_checked_time_limit(monkeypatch):
+    """compute_bounds hands its time limit to the graph methods (alpha-CROWN spends it) and checks it first."""
+    import nnblocks.bounds.compute as compute
+
+    seen = {}
+
+    def spy(graph, domain, *, output_constraints=None, time_limit=None, **_):
+        seen["time_limit"] = time_limit
+        return compute.GRAPH_METHODS["interval"](graph, domain)
+
+    g = random_graph(np.random.default_rng(3))
+    box = InputDomain(lower=-np.ones(4), upper=np.ones(4))
+    monkeypatch.setitem(compute.GRAPH_METHODS, "spy", spy)
+    compute_bounds(g, box, method="spy", time_limit=2.5)
+    assert seen["time_limit"] == 2.5
+    with pytest.raises(ValueError, match="time_limit must be positive"):
+        compute_bounds(g, box, method="crown", time_limit=-1.0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nnblocks._validate import time_limit as check_time_limit
 from nnblocks.bounds.alpha import alpha_method
 from nnblocks.bounds.crown import crown_method
 from nnblocks.bounds.domain import InputDomain, as_domain
@@ -98,7 +99,7 @@ def compute_bounds(
             names = " or ".join(repr(name) for name in GRAPH_METHODS)
             raise ValueError(f"unknown bounds method {method!r} for a Graph: use {names}")
         return GRAPH_METHODS[method](network, as_domain(domain, network.n_inputs),
-                                     output_constraints=output_constraints)
+                                     output_constraints=output_constraints, time_limit=check_time_limit(time_limit))
     if not isinstance(network, Network):
         raise TypeError(f"network must be an nnblocks.Network or nnblocks.graph.Graph, got {type(network).__name__}")
     dom = as_domain(domain, network.n_inputs)
