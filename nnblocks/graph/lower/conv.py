@@ -148,14 +148,13 @@ def conv_transpose(
     O = s * (S - 1) + op + dl * (K - 1) + 1 - b - e
     if np.any(O < 1):
         raise ValueError(f"conv_transpose: output spatial shape {O.tolist()} is empty")
-    # the same window arithmetic with the roles of input and output exchanged
-    flat, valid = grid([window_positions(O[i], K[i], s[i], b[i], dl[i], S[i]) for i in range(d)], O)
-    nS, nK, nO = flat.shape[0], flat.shape[1], int(np.prod(O))
-    chan = (np.arange(C) // (C // G))[:, None] * Mg + np.arange(Mg)[None, :]  # (C, Mg) output channel
-    cols = np.broadcast_to((np.arange(C)[:, None] * nS + np.arange(nS)[None, :])[:, :, None, None], (C, nS, Mg, nK))
-    rows = chan[:, None, :, None] * nO + flat[None, :, None, :]
-    data = np.broadcast_to(w.reshape(C, 1, Mg, nK), (C, nS, Mg, nK))
-    keep = np.broadcast_to(valid[None, :, None, :], (C, nS, Mg, nK)) & (data != 0)
-    W = sp.csr_array((data[keep], (rows[keep], cols[keep])), shape=(M * nO, C * nS))
-    bvec = None if bias is None else np.repeat(np.asarray(bias, dtype=np.float64).reshape(M), nO)
+    # the transposed convolution is the adjoint of the convolution (M, O) -> (C, S') with the same weight
+    # (out channels C, in-group channels M/G); with output padding S' may exceed S, and only the places of
+    # the S-grid are inputs here
+    forward, out_shape = conv((M, *(int(o) for o in O)), w, None, strides=s, pads=(*b, *e), dilations=dl, groups=G)
+    S_full = np.array(out_shape[1:], dtype=np.int64)
+    places = np.ravel_multi_index(np.meshgrid(*(np.arange(n) for n in S), indexing="ij"), S_full).ravel()
+    keep = (np.arange(C)[:, None] * int(np.prod(S_full)) + places[None, :]).ravel()
+    W = forward.matrix().T.tocsr()[:, keep]
+    bvec = None if bias is None else np.repeat(np.asarray(bias, dtype=np.float64).reshape(M), int(np.prod(O)))
     return Linear([W], bvec), (M, *(int(o) for o in O))
