@@ -724,7 +724,9 @@ def _matmul(im: _Importer, node: onnx.NodeProto, args: list, vals: list, label: 
 
 
 # -- convolution and pooling -----------------------------------------------------------------------
-def _conv(im: _Importer, node: onnx.NodeProto, x: _T, vals: list, label: str) -> _T:
+def _conv_args(im: _Importer, node: onnx.NodeProto, x: _T, vals: list):
+    """What Conv and ConvTranspose read alike: the constant weight, the input's (C, spatial...) shape and batch
+    flag, the attributes, strides and dilations (default 1 per spatial axis)."""
     w = vals[1]
     if w is None:
         raise _refuse(node, "the weight must be a constant")
@@ -734,6 +736,11 @@ def _conv(im: _Importer, node: onnx.NodeProto, x: _T, vals: list, label: str) ->
     at = _attrs(node)
     s = np.array(at.get("strides", [1] * d), dtype=np.int64)
     dl = np.array(at.get("dilations", [1] * d), dtype=np.int64)
+    return w, chw, bf, at, s, dl
+
+
+def _conv(im: _Importer, node: onnx.NodeProto, x: _T, vals: list, label: str) -> _T:
+    w, chw, bf, at, s, dl = _conv_args(im, node, x, vals)
     K = np.array(w.shape[2:], dtype=np.int64)
     pads = im.spatial(node, chw[1:], K, s, dl)
     bias = vals[2] if len(vals) > 2 else None
@@ -743,15 +750,8 @@ def _conv(im: _Importer, node: onnx.NodeProto, x: _T, vals: list, label: str) ->
 
 
 def _conv_transpose(im: _Importer, node: onnx.NodeProto, x: _T, vals: list, label: str) -> _T:
-    w = vals[1]
-    if w is None:
-        raise _refuse(node, "the weight must be a constant")
-    w = np.asarray(w, dtype=np.float64)
-    chw, bf = im.nc(x, node)
+    w, chw, bf, at, s, dl = _conv_args(im, node, x, vals)
     d = w.ndim - 2
-    at = _attrs(node)
-    s = np.array(at.get("strides", [1] * d), dtype=np.int64)
-    dl = np.array(at.get("dilations", [1] * d), dtype=np.int64)
     op_ = np.array(at.get("output_padding", [0] * d), dtype=np.int64)
     K = np.array(w.shape[2:], dtype=np.int64)
     S = np.array(chw[1:], dtype=np.int64)
