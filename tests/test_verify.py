@@ -74,15 +74,17 @@ def min_violation(net: nb.Network, d: Disjunct) -> float:
     return best
 
 
-def random_spec(rng: np.random.Generator, net: nb.Network, polytope: bool = False) -> tuple[Spec, bool] | None:
-    """A spec of 1-3 disjuncts of 1-2 rows on one random box; its oracle answer (None when near the boundary)."""
+def random_spec(rng: np.random.Generator, net, polytope: bool = False, max_disjuncts: int = 3,
+                violation=None) -> tuple[Spec, bool] | None:
+    """A spec of 1 to ``max_disjuncts`` disjuncts of 1-2 rows on one random box; its oracle answer by
+    ``violation(net, disjunct)`` (default :func:`min_violation`; None when near the boundary)."""
     n = net.n_inputs
     lo = rng.uniform(-1, 0, n)
     hi = lo + rng.uniform(0.2, 1.5, n)
     X = lo + rng.random((2000, n)) * (hi - lo)
     Y = net.forward(X)
     disjuncts = []
-    for _ in range(rng.integers(1, 4)):
+    for _ in range(rng.integers(1, max_disjuncts + 1)):
         A = rng.standard_normal((rng.integers(1, 3), net.n_outputs))
         q = rng.choice([0.0, 0.002, 0.05, 0.3])
         b = np.quantile(Y @ A.T, q, axis=0) - (0.05 if q == 0 else 0.0)
@@ -92,7 +94,7 @@ def random_spec(rng: np.random.Generator, net: nb.Network, polytope: bool = Fals
             ib = np.array([float(np.median(X @ iA[0]))])
         disjuncts.append(Disjunct(lo, hi, iA, ib, A, b))
     spec = Spec(n, net.n_outputs, tuple(disjuncts))
-    values = [min_violation(net, d) for d in disjuncts]
+    values = [(violation or min_violation)(net, d) for d in disjuncts]
     if min(abs(v) for v in values) < 1e-3:
         return None
     return spec, min(values) <= 0

@@ -27,6 +27,7 @@ from nnblocks.graph import lower as L
 from nnblocks.spec import Disjunct, Spec
 from nnblocks.verify import STAGES, VerifyStatus
 from nnblocks.verify.falsify import backward, forward_slopes
+from tests.test_verify import random_spec as dense_random_spec
 
 MAX_PATTERNS = 600
 
@@ -137,27 +138,8 @@ def min_violation(graph: Graph, d: Disjunct) -> float:
 
 
 def random_spec(rng: np.random.Generator, graph: Graph, polytope: bool = False) -> tuple[Spec, bool] | None:
-    """A spec of 1-2 disjuncts of 1-2 rows on one random box; its oracle answer (None when near the boundary)."""
-    n = graph.n_inputs
-    lo = rng.uniform(-1, 0, n)
-    hi = lo + rng.uniform(0.2, 1.5, n)
-    X = lo + rng.random((2000, n)) * (hi - lo)
-    Y = graph.forward(X)
-    disjuncts = []
-    for _ in range(rng.integers(1, 3)):
-        A = rng.standard_normal((rng.integers(1, 3), graph.n_outputs))
-        q = rng.choice([0.0, 0.002, 0.05, 0.3])
-        b = np.quantile(Y @ A.T, q, axis=0) - (0.05 if q == 0 else 0.0)
-        iA, ib = np.zeros((0, n)), np.zeros(0)
-        if polytope:
-            iA = rng.standard_normal((1, n))
-            ib = np.array([float(np.median(X @ iA[0]))])
-        disjuncts.append(Disjunct(lo, hi, iA, ib, A, b))
-    spec = Spec(n, graph.n_outputs, tuple(disjuncts))
-    values = [min_violation(graph, d) for d in disjuncts]
-    if min(abs(v) for v in values) < 1e-3:
-        return None
-    return spec, min(values) <= 0
+    """A spec of 1-2 disjuncts of 1-2 rows on one random box, decided by this file's pattern-LP oracle."""
+    return dense_random_spec(rng, graph, polytope, max_disjuncts=2, violation=min_violation)
 
 
 def confirm_with_onnxruntime(graph: Graph, spec: Spec, x: np.ndarray, tmp_path) -> None:
