@@ -158,7 +158,12 @@ class Graph:
         Returns an array of the input's flat shape, (N, n_inputs) or (n_inputs,) for one input.
         """
         X2, single = self._as_batch(X)
-        vals = self.values(X2)
+        g0 = self.backward(self.values(X2), c)
+        return g0[0] if single else g0
+
+    def backward(self, vals: list[np.ndarray], c: Any) -> np.ndarray:
+        """The reverse-mode pass of :meth:`gradient` at tensor values already computed by :meth:`values`:
+        the gradient of c . f(x) for every row (c of shape (n_outputs,) or one row per sample), (N, n_inputs)."""
         grads: list[np.ndarray | None] = [None] * len(vals)
         grads[self.output] = np.broadcast_to(np.asarray(c, dtype=np.float64), vals[self.output].shape).copy()
         for k in range(len(self.nodes) - 1, -1, -1):
@@ -168,8 +173,7 @@ class Graph:
             node = self.nodes[k]
             for t, gi in zip(node.inputs, node.op.vjp([vals[t] for t in node.inputs], g)):
                 grads[t] = gi if grads[t] is None else grads[t] + gi
-        g0 = grads[0] if grads[0] is not None else np.zeros_like(X2)
-        return g0[0] if single else g0
+        return grads[0] if grads[0] is not None else np.zeros_like(vals[0])
 
     def interval_bounds(self, lower: Any, upper: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         """Sound bounds of every tensor over the input box [lower, upper] (each (size,) or a batch of boxes

@@ -180,25 +180,11 @@ def backward(network: Network | Graph, slopes: list[np.ndarray], G_out: np.ndarr
     """Gradients d(g . f(x))/dx for the rows g of ``G_out``, through the slopes (a Graph: the tensor values) of
     :func:`forward_slopes` (a subgradient at kinks, as :meth:`Graph.gradient`)."""
     if isinstance(network, Graph):
-        return _graph_backward(network, slopes, G_out)
+        return network.backward(slopes, G_out)
     G = G_out
     for layer, s in zip(reversed(network.layers), reversed(slopes)):
         G = (G * s) @ layer.W
     return G
-
-
-def _graph_backward(graph: Graph, vals: list[np.ndarray], G_out: np.ndarray) -> np.ndarray:
-    """Reverse-mode pass through the nodes of ``graph`` at the tensor values ``vals`` (rows: one per sample)."""
-    grads: list[np.ndarray | None] = [None] * len(vals)
-    grads[graph.output] = np.broadcast_to(np.asarray(G_out, dtype=np.float64), vals[graph.output].shape).copy()
-    for k in range(len(graph.nodes) - 1, -1, -1):
-        g = grads[k + 1]
-        if g is None:
-            continue
-        node = graph.nodes[k]
-        for t, gi in zip(node.inputs, node.op.vjp([vals[t] for t in node.inputs], g)):
-            grads[t] = gi if grads[t] is None else grads[t] + gi
-    return grads[0] if grads[0] is not None else np.zeros_like(vals[0])
 
 
 def widest(network: Network | Graph) -> int:
