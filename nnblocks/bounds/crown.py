@@ -109,8 +109,46 @@ def _mv(W: Any, v: np.ndarray) -> np.ndarray:
     return np.asarray((W @ v.T).T) if sp.issparse(W) else v @ W.T
 
 
-class _Backward:
+class _Rows:
+    """What both backward passes share: the concretisation of the input's linear bound over the domain.
+
+    A subclass sets ``row_axis`` (the axis of L0 over the input) and ``_dot`` (each row times its box's vector).
+    """
+
+    row_axis: int
+
+    def _dot(self, X: np.ndarray, a: np.ndarray) -> np.ndarray:  # pragma: no cover - set by the subclasses
+        raise NotImplementedError
+
+    def _concretise(self, L0: np.ndarray) -> np.ndarray:
+        """min over the domain of L0 x + d, soundly: over the box (L0+ lo + L0- hi) and, with a ball, also
+        L0 c - eps ||L0||_dual, the larger of the two, each with its rounding error charged."""
+        e = self.e
+        dom = e.dom
+        n0 = L0.shape[self.row_axis]
+        lo, hi = e.tensors[0]
+        Lp, Lm = np.maximum(L0, 0.0), np.minimum(L0, 0.0)
+        box = self._dot(Lp, lo) + self._dot(Lm, hi)
+        aL = np.abs(L0)
+        box = box - _gamma(n0) * self._dot(aL, e.mags[0])
+        best = box
+        if dom.center is not None:
+            c = np.broadcast_to(dom.center, lo.shape)
+            mid = self._dot(L0, c)
+            mid_pad = _gamma(n0) * self._dot(aL, np.abs(c))
+            spread = dom.radius * norm_of(L0, dual_norm(dom.norm), axis=self.row_axis) * (1.0 + _gamma(n0 + 4))
+            best = np.maximum(box, mid - mid_pad - spread)
+        total = best + self.d
+        pad = self.err + _gamma(self.n_add + 2) * (np.abs(best) + self.dmag) + _TINY
+        out = np.nextafter(total - pad, -np.inf)
+        out[self.neg_inf] = -np.inf
+        return out
+
+
+class _Backward(_Rows):
     """One backward pass: rows Lambda (B, R, size_t) of tensor t, bounded below."""
+
+    row_axis = 2
 
     def __init__(self, engine: _Crown, t: int, Lam: np.ndarray, slopes: dict | None) -> None:
         self.e = engine
@@ -221,32 +259,12 @@ class _Backward:
         L0 = self._take(0) if 0 in self.lams else np.zeros((*self.d.shape, e.graph.n_inputs))
         return self._concretise(L0)
 
-    def _concretise(self, L0: np.ndarray) -> np.ndarray:
-        e = self.e
-        dom = e.dom
-        n0 = L0.shape[2]
-        lo, hi = e.tensors[0]
-        Lp, Lm = np.maximum(L0, 0.0), np.minimum(L0, 0.0)
-        box = np.einsum("brn,bn->br", Lp, lo) + np.einsum("brn,bn->br", Lm, hi)
-        aL = np.abs(L0)
-        box_mag = np.einsum("brn,bn->br", aL, _mag(lo, hi))
-        box = box - _gamma(n0) * box_mag
-        best = box
-        if dom.center is not None:
-            c = np.broadcast_to(dom.center, lo.shape)
-            mid = np.einsum("brn,bn->br", L0, c)
-            mid_pad = _gamma(n0) * np.einsum("brn,bn->br", aL, np.abs(c))
-            q = dual_norm(dom.norm)
-            spread = dom.radius * norm_of(L0, q, axis=2) * (1.0 + _gamma(n0 + 4))
-            best = np.maximum(box, mid - mid_pad - spread)
-        total = best + self.d
-        pad = self.err + _gamma(self.n_add + 2) * (np.abs(best) + self.dmag) + _TINY
-        out = np.nextafter(total - pad, -np.inf)
-        out[self.neg_inf] = -np.inf
-        return out
+    def _dot(self, X: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Row r of box b of X (B, R, n) times a[b] (a of shape (B, n)): (B, R)."""
+        return np.einsum("brn,bn->br", X, a)
 
 
-class _Packed:
+class _Packed(_Rows):
     """One backward pass over a chain of single-input Linear and Elementwise nodes, the rows packed over the boxes.
 
     Row r belongs to box ``bidx[r]``; Lambda is a plain (N, size_t) array, so each Linear node is one dense
@@ -254,6 +272,8 @@ class _Packed:
     Only the rows that need a bound are carried (e.g. the neurons unstable in their own box), with the same
     arithmetic and the same rounding charges as :class:`_Backward`, row for row.
     """
+
+    row_axis = 1
 
     def __init__(self, engine: _Crown, t: int, Lam: np.ndarray | None, bidx: np.ndarray, slopes: dict | None,
                  first: tuple[np.ndarray, np.ndarray] | None = None) -> None:
@@ -342,28 +362,6 @@ class _Packed:
     def _dot(self, X: np.ndarray, a: np.ndarray) -> np.ndarray:
         """Row r of X (N, n) times a[bidx[r]] (a of shape (B, n)): (N,)."""
         return X @ a[0] if self.one else np.einsum("rn,rn->r", X, a[self.bidx])
-
-    def _concretise(self, L0: np.ndarray) -> np.ndarray:
-        e = self.e
-        dom = e.dom
-        n0 = L0.shape[1]
-        lo, hi = e.tensors[0]
-        Lp, Lm = np.maximum(L0, 0.0), np.minimum(L0, 0.0)
-        box = self._dot(Lp, lo) + self._dot(Lm, hi)
-        aL = np.abs(L0)
-        box = box - _gamma(n0) * self._dot(aL, e.mags[0])
-        best = box
-        if dom.center is not None:
-            c = np.broadcast_to(dom.center, lo.shape)
-            mid = self._dot(L0, c)
-            mid_pad = _gamma(n0) * self._dot(aL, np.abs(c))
-            spread = dom.radius * norm_of(L0, dual_norm(dom.norm), axis=1) * (1.0 + _gamma(n0 + 4))
-            best = np.maximum(box, mid - mid_pad - spread)
-        total = best + self.d
-        pad = self.err + _gamma(self.n_add + 2) * (np.abs(best) + self.dmag) + _TINY
-        out = np.nextafter(total - pad, -np.inf)
-        out[self.neg_inf] = -np.inf
-        return out
 
 
 class _Crown:
