@@ -465,3 +465,36 @@ def test_lp_failures_warn_and_keep_the_interval_bounds(monkeypatch):
     for i, l in zip(ib.layers, lb.layers):
         np.testing.assert_array_equal(i.lower, l.lower)
         np.testing.assert_array_equal(i.upper, l.upper)
+
+
+def test_layer_lp_leaves_out_rows_implied_by_column_bounds(rng):
+    """The layer LP holds no explicit zeros and no one-entry row implied by its column's bounds (ReLU h >= 0),
+    one row fewer per unstable ReLU than the relaxation has, and its bounds still contain every sample."""
+    from nnblocks.bounds import lp as lp_module
+    from nnblocks.bounds.interval import interval_bounds
+
+    net = Network([Layer(rng.normal(size=(12, 4)), rng.normal(size=12), ReLU()),
+                   Layer(rng.normal(size=(9, 12)) / 3, rng.normal(size=9), ReLU()),
+                   Layer(rng.normal(size=(3, 9)) / 3, np.zeros(3), Identity())])
+    dom = InputDomain.box(-np.ones(4), np.ones(4))
+    layers = interval_bounds(net, dom)
+    lp = lp_module._LayerLP(net, dom, layers, 2, 2, None)
+    A = lp.A.tocsr()
+    assert np.all(A.data != 0)
+    single = np.flatnonzero(np.diff(A.indptr) == 1)
+    c = A.indices[A.indptr[single]]
+    unit = A.data[A.indptr[single]] == 1
+    implied = unit & (lp.row_lo[single] <= lp.col_lo[c]) & (lp.row_hi[single] >= lp.col_hi[c])
+    assert not implied.any()
+    n_rows = 0
+    for k in range(2):
+        _, _, rl, _ = lp_module._relaxation_rows(net.layers[k].activation, layers[k])
+        n_rows += net.layers[k].n_out + rl.size - int(np.count_nonzero(~layers[k].stable))
+    assert A.shape[0] == n_rows + net.layers[2].n_out
+    nb = compute_bounds(net, dom, method="lp")
+    X = rng.uniform(-1, 1, size=(2000, 4))
+    h = X
+    for layer, lb in zip(net.layers, nb.layers):
+        a = h @ layer.W.T + layer.b
+        assert np.all(a >= lb.lower - 1e-9) and np.all(a <= lb.upper + 1e-9)
+        h = layer.activation(a)
