@@ -158,20 +158,30 @@ def _graph_block_bounds(graph: Graph, lower: np.ndarray, upper: np.ndarray, meth
     return GraphBounds(tuple(los), tuple(his), nodes, f"interval+{method}", time.perf_counter() - start)
 
 
+ALPHA_BIG_M_SHARE = 0.1
+"""Share of the MILP stage's time (at most :data:`ALPHA_BIG_M_MAX` s) that alpha-CROWN may spend on the big-M
+bounds of a Network. Measured on mnistfc 256x2 prop_3 (HiGHS, one thread): alpha-CROWN left 84 unstable ReLUs
+where CROWN left 99 and took 2.8 s; the MILP of disjunct 0 was proved infeasible in 6.9 s instead of 17.2 s, that
+of disjunct 1 in 9.9 s instead of not within 30 s."""
+
+ALPHA_BIG_M_MAX = 10.0
+
+
 def _block_bounds(network: Network | Graph, lower: np.ndarray, upper: np.ndarray,
-                  method: str | None) -> NetworkBounds | GraphBounds:
+                  method: str | None, time_limit: float | None = None) -> NetworkBounds | GraphBounds:
     """Pre-activation bounds for the big-M constants: interval bounds, intersected with the layer bounds of
-    ``output_bounds(method)`` when a method is given (a Graph: :func:`_graph_block_bounds`)."""
+    ``output_bounds(method)`` when a method is given (a Graph: :func:`_graph_block_bounds`, CROWN at most);
+    ``time_limit`` bounds alpha-CROWN's slope optimisation (its bounds are never looser than CROWN's)."""
     from nnblocks.bounds import InputDomain, compute_bounds, layer_bounds
 
     if isinstance(network, Graph):
-        return _graph_block_bounds(network, lower, upper, method)
+        return _graph_block_bounds(network, lower, upper, None if method is None else "crown")
     nb = compute_bounds(network, InputDomain.box(lower, upper), method="interval")
     if method is None or method == "interval":
         return nb
     from nnblocks.bounds import output_bounds
 
-    ob = output_bounds(network, lower, upper, method=method)
+    ob = output_bounds(network, lower, upper, method=method, time_limit=time_limit)
     layers = []
     for layer, lb, (lo, hi) in zip(network.layers, nb.layers, ob.layers):
         lo = np.maximum(lb.lower, np.asarray(lo, dtype=np.float64).reshape(-1))
@@ -206,7 +216,7 @@ def milp_stage(
     deadline: float,
     solver: str | None,
     mode: str = "each",
-    bounds_method: str | None = "crown",
+    bounds_method: str | None = "alpha-crown",
 ) -> tuple[str, Any, dict[str, Any]]:
     """The MILPs of the disjuncts ``todo`` until ``deadline``: one per disjunct (``mode="each"``) or one per input
     set (``"one"``). Returns ``("sat", counterexample, counts)``, or ``("open", None, counts)`` with
@@ -232,10 +242,16 @@ def milp_stage(
         ds = [spec.disjuncts[k] for k in members]
         key = np.asarray(ds[0].lower).tobytes() + np.asarray(ds[0].upper).tobytes()
         if key not in cache:
+            lo_b, hi_b = np.asarray(ds[0].lower), np.asarray(ds[0].upper)
+            budget = min(ALPHA_BIG_M_SHARE * left, ALPHA_BIG_M_MAX)
             try:
-                cache[key] = _block_bounds(network, np.asarray(ds[0].lower), np.asarray(ds[0].upper), bounds_method)
-            except (ImportError, ValueError):  # no such output_bounds method: interval bounds alone
-                cache[key] = _block_bounds(network, np.asarray(ds[0].lower), np.asarray(ds[0].upper), None)
+                cache[key] = _block_bounds(network, lo_b, hi_b, bounds_method, budget)
+            except (ImportError, ValueError):  # no torch for alpha-CROWN, or no such method: CROWN, then intervals
+                try:
+                    cache[key] = _block_bounds(network, lo_b, hi_b, "crown")
+                except (ImportError, ValueError):
+                    cache[key] = _block_bounds(network, lo_b, hi_b, None)
+            counts["big_m_bounds"] = cache[key].method
         nbounds = cache[key]
         big_m = _output_big_m(nbounds, network, ds) if len(ds) > 1 else None
         ans = solve_disjuncts(network, ds, members, solver, left / share, nbounds, big_m)
