@@ -40,7 +40,8 @@ from nnblocks.bounds.linear_relax import elementwise_lines, kink_lower_line, kin
 from nnblocks.bounds.results import NetworkBounds
 from nnblocks.graph import Elementwise, Graph, Linear, WindowMax
 
-__all__ = ["BallDomain", "CrownResult", "crown", "crown_result", "crown_method", "domain_of", "network_layers"]
+__all__ = ["BallDomain", "CrownResult", "crown", "crown_method", "crown_result", "crown_rows", "domain_of",
+           "network_layers"]
 
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)
@@ -353,6 +354,7 @@ class _Packed(_Rows):
                 self.err += _gamma(op.size) * m
                 self.n_add += 1
                 L = C
+        self.L0 = L  # the rows' coefficients over the input (before concretisation)
         return self._concretise(L)
 
     def _g(self, a: np.ndarray) -> np.ndarray:
@@ -368,6 +370,7 @@ class _Crown:
     """The forward sweep: bounds of every tensor, CROWN for the inputs of the activation nodes."""
 
     packed = True  # chains use packed backward passes (:class:`_Packed`); False: always :class:`_Backward`
+    tighten = True  # False: no backward passes for intermediate bounds (interval ∩ ``start`` only)
 
     def __init__(self, graph: Graph, dom: BallDomain, relu_split: np.ndarray | None,
                  alphas: dict | None = None, only_unstable: bool = False,
@@ -460,7 +463,7 @@ class _Crown:
             lo, hi = op.interval(los, his)
             if self.start is not None:
                 lo, hi = np.maximum(lo, self.start[t][0]), np.minimum(hi, self.start[t][1])
-            if t in self.need:
+            if t in self.need and self.tighten:
                 direct = self._direct(node, t)
                 if direct is not None:
                     lo, hi = np.maximum(lo, direct[0]), np.minimum(hi, direct[1])
@@ -614,6 +617,39 @@ def crown_result(eng: _Crown, graph: Graph, dom: BallDomain, C: np.ndarray | Non
         out_lo = np.where(inf[:, None], np.inf, out_lo)
         out_hi = np.where(inf[:, None], -np.inf, out_hi)
     return CrownResult(eng.tensors, out_lo, out_hi, inf, eng.relax)
+
+
+def crown_rows(graph: Graph, lower: np.ndarray, upper: np.ndarray, C: np.ndarray,
+               start: list[tuple[np.ndarray, np.ndarray]] | None = None, tighten: bool = True
+               ) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Lower bounds (B, m) of the rows C z_out over the boxes [lower_b, upper_b] of a chain graph, by one packed
+    backward pass, with the rows' coefficients Lambda_0 (B, m, n_0) over the input before concretisation
+    (C z_out >= Lambda_0 x + d on the box), and the bounds of every tensor.
+
+    The intermediate bounds are the interval bounds intersected with ``start[t]`` (bounds of every tensor sound for
+    the boxes, e.g. :func:`~nnblocks.bounds.forward.forward_bounds`) and, with ``tighten``, with CROWN bounds of
+    the neurons that these leave unstable (as ``crown(..., only_unstable=True)``)."""
+    dom = BallDomain(np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64))
+    eng = _Crown(graph, dom, None, only_unstable=True, start=start)
+    if not eng.chain or graph.output != len(graph.nodes):
+        raise ValueError("crown_rows needs a chain of single-input Linear and Elementwise nodes")
+    eng.tighten = bool(tighten)
+    eng.run()
+    B, m = dom.B, C.shape[0]
+    ilo, _ = Linear([C]).interval([eng.tensors[-1][0]], [eng.tensors[-1][1]])
+    width = max([graph.n_inputs, *(node.op.out_size if isinstance(node.op, Linear) else node.op.size
+                                   for node in graph.nodes)])
+    step = max(m, (_CHUNK // width) // m * m)
+    lows, coefs = [], []
+    Lam = np.tile(C, (B, 1))
+    bidx = np.repeat(np.arange(B), m)
+    for i in range(0, B * m, step):
+        p = _Packed(eng, graph.output, Lam[i:i + step], bidx[i:i + step], None)
+        lows.append(p.run())
+        coefs.append(p.L0)
+    low = np.concatenate(lows).reshape(B, m)
+    low = np.where(eng.infeasible[:, None], np.inf, np.maximum(ilo, low))
+    return low, np.concatenate(coefs).reshape(B, m, graph.n_inputs), eng.tensors
 
 
 def _output_rows(eng: _Crown, t: int, rows: np.ndarray, packed: bool) -> np.ndarray:

@@ -74,6 +74,10 @@ def _check_centres(network: Network | Graph, spec: Any, group: InputGroup, S: In
     return None, slopes, Y
 
 
+SPLIT_RULE = "coef"
+"""How an open box is halved when the bounds give their linear coefficients: ``"coef"`` (:func:`_coef_dims`) or
+``"gradient"`` (:func:`_split_dims`)."""
+
 ATTACK_EVERY = 1
 """Every this many bound calls, a gradient descent starts from the open boxes' most violating centres and from
 random points (a few thousand forward and backward passes: little next to a bound call)."""
@@ -120,6 +124,52 @@ def _split_dims(network: Network | Graph, group: InputGroup, slopes: list[np.nda
     return dims
 
 
+FORWARD_MAX_INPUTS = 16
+"""Chains with at most this many inputs get forward-mode linear bounds (:mod:`nnblocks.bounds.forward`) as the
+start of their CROWN intermediate bounds in input splitting."""
+
+
+def _box_bounds(network: Network | Graph, lo: np.ndarray, hi: np.ndarray, C: np.ndarray, method: str
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sound lower bounds (B, rows) of C f(x) over each box and, where the method gives them, the coefficients
+    (B, rows, n_in) of the rows' linear lower bounds over the input (CROWN's Lambda_0)."""
+    from nnblocks.bounds import output_bounds
+    from nnblocks.bounds.crown import crown_rows
+    from nnblocks.bounds.forward import forward_bounds, is_chain
+    from nnblocks.bounds.output import as_graph
+
+    graph = as_graph(network)
+    if method == "crown" and graph.n_inputs <= FORWARD_MAX_INPUTS and is_chain(graph) \
+            and graph.output == len(graph.nodes):
+        start = forward_bounds(graph, lo, hi)
+        low, coef, _ = crown_rows(graph, lo, hi, C, start=start)
+        return low, coef
+    ob = output_bounds(network, lo, hi, C=C, method=method)
+    return np.asarray(ob.lower, dtype=np.float64).reshape(lo.shape[0], -1), None
+
+
+def _coef_dims(group: InputGroup, coef: np.ndarray, lower: np.ndarray, open_: np.ndarray, width: np.ndarray
+               ) -> np.ndarray:
+    """Per box the dimension to halve: argmax_i of sum over the open disjuncts of |a_i| width_i, a the input
+    coefficients of the linear lower bound of the disjunct's refuting row closest to refuting (largest lower bound
+    minus right-hand side): halving dimension i can raise that bound by up to about |a_i| width_i / 2."""
+    B = lower.shape[0]
+    score = np.zeros((B, width.shape[1]))
+    gap = lower - group.d
+    rows_b = np.arange(B)
+    for j in range(len(group.members)):
+        if not open_[:, j].any():
+            continue
+        rows = np.flatnonzero(group.owner == j)
+        best = rows[np.argmax(gap[:, rows], axis=1)]
+        score += np.abs(coef[rows_b, best]) * open_[:, j : j + 1]
+    score *= width
+    dims = np.argmax(score, axis=1)
+    flat = score.max(axis=1) <= 0
+    dims[flat] = np.argmax(width[flat], axis=1)
+    return dims
+
+
 def split_inputs(
     network: Network | Graph,
     spec: Any,
@@ -135,8 +185,6 @@ def split_inputs(
     Returns ``("unsat", None, counts)`` when every box is closed, ``("sat", cx, counts)`` for a confirmed
     counterexample, ``("timeout", None, counts)`` otherwise (also when the open boxes exceed ``max_boxes``).
     """
-    from nnblocks.bounds import output_bounds
-
     rng = np.random.default_rng(rng)
     S = InputSet(group.disjunct)
     m = len(group.members)
@@ -155,17 +203,17 @@ def split_inputs(
         lo, hi, open_, depth = _pop_batch(stack, batch)
         n_open -= lo.shape[0]
         t0 = time.perf_counter()
-        ob = output_bounds(network, lo, hi, C=group.C, method=method)
+        lower, coef = _box_bounds(network, lo, hi, group.C, method)
         counts["bound_time"] += time.perf_counter() - t0
         counts["bound_calls"] += 1
         counts["boxes"] += lo.shape[0]
-        lower = np.asarray(ob.lower, dtype=np.float64).reshape(lo.shape[0], -1)
         open_ = open_ & ~group.refuted(lower)
         open_ &= ~_misses_polytope(S, lo, hi)[:, None]
         keep = open_.any(axis=1)
         if not keep.any():
             continue
         lo, hi, open_, depth, lower = lo[keep], hi[keep], open_[keep], depth[keep], lower[keep]
+        coef = None if coef is None else coef[keep]
         centres = S.project(0.5 * (lo + hi))
         counts["centres"] += centres.shape[0]
         cx, slopes, Y = _check_centres(network, spec, group, S, centres, open_)
@@ -174,7 +222,9 @@ def split_inputs(
         if cx is not None:
             return "sat", cx, counts
         width = hi - lo
-        if S.is_box:
+        if coef is not None and SPLIT_RULE == "coef":
+            dims = _coef_dims(group, coef, lower, open_, width)
+        elif S.is_box:
             dims = _split_dims(network, group, slopes, lower, open_, width)
         else:  # the centres were moved: gradients there say little about the box, halve the widest side
             dims = np.argmax(width, axis=1)
