@@ -491,7 +491,7 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per FJ solve (0: build only)")
     ap.add_argument("--gamma", type=float, default=0.1, help="margin y_target - y_j")
     ap.add_argument("--solver", default="highs")
-    ap.add_argument("--bounds", default="interval", choices=["interval", "lp"],
+    ap.add_argument("--bounds", default="interval", choices=["interval", "crown", "lp", "pipeline"],
                     help="nnblocks' bounds of the dense networks (graphs: interval)")
     ap.add_argument("--radii", default="none,0.05",
                     help="comma list of pixel radii r (numbers or fractions such as 2/255): the pixel box ∩ "
